@@ -1,0 +1,135 @@
+"""The one narrow interface every engine implements.
+
+The reasoning loop only ever calls ``generate`` and ``score_digits`` on a list of
+prompts, so batching across paths and problems happens in one place (the loop)
+and each engine only has to make one batched call efficient.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Sequence, Union
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """Chat messages rendered with the model's own chat template.
+
+    With ``continue_final=True`` the last message must be a partially written
+    assistant turn: it is rendered as the generation prompt of the messages
+    before it followed by the assistant text verbatim, so the model continues
+    that text (this is how the step-wise loop extends a path one step at a
+    time, under each model's own template).
+    """
+
+    messages: tuple[dict[str, str], ...]
+    continue_final: bool = False
+
+    @staticmethod
+    def of(messages: Sequence[dict[str, str]], continue_final: bool = False) -> "ChatPrompt":
+        return ChatPrompt(tuple(dict(m) for m in messages), continue_final)
+
+
+Prompt = Union[str, ChatPrompt]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 512
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    # "stop" (a stop string or EOS), or "length" (hit max_tokens)
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    # prompt tokens served from the prefix cache; None when the engine does not report it
+    cached_prompt_tokens: int | None = None
+    # wall time of the batched call this result came from
+    seconds: float = 0.0
+    # the stop string that ended generation, if the engine reports it
+    stop_reason: str | None = None
+
+
+@dataclass
+class ScoreResult:
+    """Next-token distribution restricted to the digits 0-9 (renormalised, sums to 1)."""
+
+    probs: list[float]
+    prompt_tokens: int
+    cached_prompt_tokens: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def greedy(self) -> int:
+        return max(range(10), key=lambda d: self.probs[d])
+
+    @property
+    def expected(self) -> float:
+        return float(sum(d * p for d, p in enumerate(self.probs)))
+
+
+@dataclass
+class ModelInfo:
+    """What a model costs, read from its configuration (not guessed).
+
+    The FLOPs accounting (``ssr.flops``) uses these numbers; every result file
+    stores them so that an evaluation can be traced to the models that ran.
+    """
+
+    name: str
+    n_params: int  # parameters excluding the input embedding table
+    n_layers: int
+    hidden_size: int
+    n_heads: int = 0
+    n_kv_heads: int = 0
+    head_dim: int = 0
+    vocab_size: int = 0
+    max_model_len: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EngineError(RuntimeError):
+    """An engine could not be built or could not answer (bad path, dead server, ...)."""
+
+
+class Engine(abc.ABC):
+    """A loaded model that serves batched generation and digit scoring."""
+
+    #: short backend name ("vllm", "openai", "hf", "scripted", ...)
+    backend: str = "abstract"
+
+    @abc.abstractmethod
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[GenerationResult]:
+        """Generate one continuation per prompt, in order, in as few engine calls as possible."""
+
+    @abc.abstractmethod
+    def score_digits(self, prompts: Sequence[Prompt]) -> list[ScoreResult]:
+        """One forward pass per prompt: distribution of the next token over the digits 0-9."""
+
+    @abc.abstractmethod
+    def info(self) -> ModelInfo:
+        """Parameter count and the shape numbers the FLOPs accounting needs."""
+
+    @abc.abstractmethod
+    def render(self, prompt: Prompt) -> str:
+        """The exact text the model sees for ``prompt`` (chat template applied)."""
+
+    def count_tokens(self, text: str) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the model (GPU memory, server connections)."""
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
