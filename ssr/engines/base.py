@@ -96,6 +96,18 @@ class ModelInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def per_prompt_params(
+    prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+) -> list[SamplingParams]:
+    """Expand shared params to one per prompt (and check a per-prompt list's length)."""
+    if isinstance(params, SamplingParams):
+        return [params] * len(prompts)
+    params = list(params)
+    if len(params) != len(prompts):
+        raise ValueError(f"got {len(params)} sampling params for {len(prompts)} prompts")
+    return params
+
+
 class EngineError(RuntimeError):
     """An engine could not be built or could not answer (bad path, dead server, ...)."""
 
@@ -107,8 +119,16 @@ class Engine(abc.ABC):
     backend: str = "abstract"
 
     @abc.abstractmethod
-    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[GenerationResult]:
-        """Generate one continuation per prompt, in order, in as few engine calls as possible."""
+    def generate(
+        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+    ) -> list[GenerationResult]:
+        """Generate one continuation per prompt, in order, in as few engine calls as possible.
+
+        ``params`` is either shared by all prompts or given per prompt (same
+        length as ``prompts``): the reasoning loop batches paths of many
+        problems whose seeds and remaining budgets differ, and a request's
+        result must not depend on which other requests share its batch.
+        """
 
     @abc.abstractmethod
     def score_digits(self, prompts: Sequence[Prompt]) -> list[ScoreResult]:

@@ -1,0 +1,100 @@
+"""Choosing a problem's answer from its paths: majority vote, score tie-break, fast modes.
+
+All functions are pure and take the answer-equivalence test as an argument,
+so they can be tested without the grader (and the grader can be swapped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+Equal = Callable[[str, str], bool]
+
+# A step the target rewrote is taken to be one the target fully endorses.
+REWRITTEN_STEP_SCORE = 9.0
+
+
+@dataclass
+class PathOutcome:
+    index: int
+    answer: str | None
+    mean_score: float | None = None
+    finished: bool = True  # ended with a final answer (not budget/repeat/stopped)
+
+
+@dataclass
+class Decision:
+    answer: str | None
+    reason: str
+    votes: dict[str, int] = field(default_factory=dict)
+    paths: list[int] = field(default_factory=list)  # indices of the paths that gave the answer
+
+
+def mean_step_score(step_scores: Sequence[float], accepted: Sequence[bool]) -> float | None:
+    """Mean over steps, with every rewritten step counted as REWRITTEN_STEP_SCORE."""
+    if not step_scores:
+        return None
+    values = [s if ok else REWRITTEN_STEP_SCORE for s, ok in zip(step_scores, accepted)]
+    return sum(values) / len(values)
+
+
+def group_answers(outcomes: Sequence[PathOutcome], equal: Equal) -> list[list[PathOutcome]]:
+    """Group paths whose answers are equivalent (first path of a group is its representative)."""
+    groups: list[list[PathOutcome]] = []
+    for o in outcomes:
+        if o.answer is None:
+            continue
+        for g in groups:
+            if equal(o.answer, g[0].answer):  # type: ignore[arg-type]
+                g.append(o)
+                break
+        else:
+            groups.append([o])
+    return groups
+
+
+def _group_score(group: Sequence[PathOutcome]) -> float | None:
+    scores = [o.mean_score for o in group if o.mean_score is not None]
+    return sum(scores) / len(scores) if scores else None
+
+
+def _pick(groups: list[list[PathOutcome]], winner_reason: str) -> Decision:
+    votes = {g[0].answer: len(g) for g in groups}  # type: ignore[misc]
+    top = max(len(g) for g in groups)
+    tied = [g for g in groups if len(g) == top]
+    if len(tied) == 1:
+        best, reason = tied[0], winner_reason
+    else:
+        scored = [(s, g) for g in tied if (s := _group_score(g)) is not None]
+        if scored:
+            # max() keeps the first of equal scores, i.e. the group seen first
+            best, reason = max(scored, key=lambda sg: sg[0])[1], "tie_break_score"
+        else:
+            best, reason = tied[0], "tie_break_first"
+    return Decision(best[0].answer, reason, votes, [o.index for o in best])  # type: ignore[arg-type]
+
+
+def majority_vote(outcomes: Sequence[PathOutcome], equal: Equal) -> Decision:
+    """Most frequent answer; ties go to the higher mean step score, then to the earlier path."""
+    groups = group_answers(outcomes, equal)
+    if not groups:
+        return Decision(None, "no_answer")
+    if len(outcomes) == 1:
+        return Decision(groups[0][0].answer, "single_path", {groups[0][0].answer: 1}, [outcomes[0].index])  # type: ignore[dict-item]
+    return _pick(groups, "majority")
+
+
+def fast_decision(outcomes: Sequence[PathOutcome], mode: int, equal: Equal) -> Decision | None:
+    """Early stop: Fast-1 at the first finished path, Fast-2 once two finished paths agree.
+
+    Returns None while the condition is not met.  Paths that finish in the
+    same round are considered together (a vote among them).
+    """
+    if mode not in (1, 2):
+        return None
+    done = [o for o in outcomes if o.finished and o.answer is not None]
+    if mode == 1:
+        return _pick(group_answers(done, equal), "fast1_first_finished") if done else None
+    agreeing = [g for g in group_answers(done, equal) if len(g) >= 2]
+    return _pick(agreeing, "fast2_agreement") if agreeing else None

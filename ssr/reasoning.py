@@ -1,0 +1,323 @@
+"""The reasoning loop of one problem, written as a coroutine.
+
+Each method (base, parallel, spec, ssr) is a generator that yields
+``Request`` objects (a batch of prompts for one model) and receives the
+engine's results.  It never calls an engine itself: the scheduler in
+``ssr.runner`` gathers the requests of every running problem and serves them
+with one engine call per (model, kind), so the algorithm reads as if it ran
+alone while all paths of all problems share each forward pass.
+
+A speculative round of every path is: the draft proposes a step (text up to a
+blank line), the target scores it 0-9 in one forward pass, and the target
+rewrites the steps scoring below the threshold.  The rewrite request is
+yielded even when empty so that problems stay in phase and batch together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator, Sequence
+
+from ssr.aggregation import Decision, PathOutcome, fast_decision, majority_vote, mean_step_score
+from ssr.config import RunConfig
+from ssr.engines.base import ChatPrompt, GenerationResult, Prompt, SamplingParams, ScoreResult
+from ssr.prompts import (
+    SCORE_PREFIX,
+    SELECTION_PREFIX,
+    Strategy,
+    answer_prefix,
+    role_for_path,
+    scoring_message,
+    selection_message,
+    solve_message,
+    strategy_pool,
+)
+from ssr.selection import Selection, parse_selection
+
+STEP_STOP = "\n\n"
+THINK_END = "</think>"
+
+Equal = Callable[[str, str], bool]
+Extract = Callable[[str], "str | None"]
+
+
+@dataclass
+class Request:
+    model: str  # "target" | "draft"
+    kind: str  # "generate" | "score"
+    phase: str  # "select" | "draft" | "score" | "rewrite" | "generate" (for timing)
+    prompts: list[Prompt]
+    params: list[SamplingParams] = field(default_factory=list)
+    # index of the path each prompt belongs to (-1: not a path, e.g. SPM)
+    path_index: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Step:
+    draft: str
+    score: float
+    score_probs: list[float]
+    accepted: bool
+    rewrite: str | None
+    draft_tokens: int
+    rewrite_tokens: int
+
+    @property
+    def text(self) -> str:
+        return self.draft if self.accepted else (self.rewrite or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "draft": self.draft,
+            "score": self.score,
+            "score_probs": self.score_probs,
+            "accepted": self.accepted,
+            "rewrite": self.rewrite,
+            "draft_tokens": self.draft_tokens,
+            "rewrite_tokens": self.rewrite_tokens,
+        }
+
+
+@dataclass
+class PathState:
+    index: int
+    user_message: str
+    prompt_kind: str = "none"  # none | role | method
+    role: str | None = None
+    strategy: str | None = None
+    text: str = ""
+    steps: list[Step] = field(default_factory=list)
+    finish_reason: str | None = None
+    answer: str | None = None
+    used_tokens: int = 0  # reasoning tokens written on this path (counts toward the budget)
+    draft_generated: int = 0
+    target_generated: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.finish_reason is None
+
+    def prompt(self) -> ChatPrompt:
+        """The path so far, continued under the model's chat template."""
+        return ChatPrompt.of(
+            [{"role": "user", "content": self.user_message}, {"role": "assistant", "content": self.text}],
+            continue_final=True,
+        )
+
+    def mean_score(self) -> float | None:
+        return mean_step_score([s.score for s in self.steps], [s.accepted for s in self.steps])
+
+    def outcome(self) -> PathOutcome:
+        return PathOutcome(self.index, self.answer, self.mean_score(), self.finish_reason == "answer")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "prompt_kind": self.prompt_kind,
+            "role": self.role,
+            "strategy": self.strategy,
+            "text": self.text,
+            "answer": self.answer,
+            "finish_reason": self.finish_reason,
+            "mean_score": self.mean_score(),
+            "steps": [s.to_dict() for s in self.steps],
+            "tokens": {"draft_generated": self.draft_generated, "target_generated": self.target_generated},
+        }
+
+
+@dataclass
+class ProblemOutcome:
+    paths: list[PathState]
+    decision: Decision
+    selection: Selection | None = None
+
+
+def request_seed(base: int, *parts: Any) -> int:
+    """A seed that depends only on the request's identity, never on its batch."""
+    digest = hashlib.sha256(repr((base, *parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def step_score(score: ScoreResult, method: str) -> float:
+    if method == "greedy":
+        return float(score.greedy)
+    if method == "average":
+        return score.expected
+    raise ValueError(f"unknown score method {method!r} (greedy | average)")
+
+
+def ended_by_stop_string(result: GenerationResult) -> bool:
+    return result.finish_reason == "stop" and result.stop_reason is not None
+
+
+def clean_step(path: PathState, step: str) -> str:
+    """Drop a second ``</think>``: a path's thinking block closes once."""
+    if THINK_END in path.text:
+        return step.replace(THINK_END, "")
+    return step
+
+
+def apply_step(
+    path: PathState,
+    step: Step,
+    result: GenerationResult,
+    budget: int,
+    extract: Extract,
+) -> None:
+    """Append an accepted or rewritten step to the path and decide whether the path ends."""
+    text = clean_step(path, step.text)
+    previous = path.steps[-1].text if path.steps else None
+    path.steps.append(step)
+    path.used_tokens += step.draft_tokens if step.accepted else step.rewrite_tokens
+    path.text += text + (STEP_STOP if ended_by_stop_string(result) else "")
+    answer = extract(text)
+    if answer is not None:
+        path.answer, path.finish_reason = answer, "answer"
+    elif previous is not None and text.strip() == clean_step(path, previous).strip():
+        path.finish_reason = "repeated"
+    elif result.finish_reason == "stop" and not ended_by_stop_string(result):
+        path.finish_reason = "eos"  # the model ended its turn without a boxed answer
+    elif path.used_tokens >= budget:
+        path.finish_reason = "budget"
+
+
+def make_paths(cfg: RunConfig, problem: str, n: int, strategies: Sequence[Strategy] | None) -> list[PathState]:
+    paths = []
+    for i in range(n):
+        if strategies is not None:
+            s = strategies[i]
+            paths.append(PathState(i, solve_message(problem, strategy=s), "method", strategy=s.name))
+        elif cfg.use_role_prompts:
+            r = role_for_path(i)
+            paths.append(PathState(i, solve_message(problem, role=r), "role", role=r))
+        else:
+            paths.append(PathState(i, solve_message(problem)))
+    return paths
+
+
+Coroutine = Generator[Request, list, ProblemOutcome]
+
+
+class ProblemRunner:
+    """Builds the coroutine of one (problem, repeat) for a method."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        target_generation_prompt: str,
+        equal: Equal,
+        extract: Extract,
+    ) -> None:
+        self.cfg = cfg
+        # the target's rendering of an empty assistant turn: tells whether it opens <think>
+        self.gen_prompt = target_generation_prompt
+        self.equal = equal
+        self.extract = extract
+
+    # --- building blocks -------------------------------------------------
+    def _sampling(self, max_tokens: int, seed: int, stop: Sequence[str] = ()) -> SamplingParams:
+        c = self.cfg
+        return SamplingParams(temperature=c.temperature, top_p=c.top_p, max_tokens=max(1, max_tokens), stop=tuple(stop), seed=seed)
+
+    def select(self, problem: str, key: tuple) -> Generator[Request, list, Selection]:
+        c = self.cfg
+        pool = strategy_pool(c.strategy_pool_size)
+        prompt = ChatPrompt.of(
+            [
+                {"role": "user", "content": selection_message(problem, c.method_num, pool)},
+                {"role": "assistant", "content": answer_prefix(self.gen_prompt, SELECTION_PREFIX)},
+            ],
+            continue_final=True,
+        )
+        # Greedy and short: SPM is a choice, not a solution.
+        params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=24, stop=("\n",), seed=request_seed(c.seed, *key, "select"))
+        (result,) = yield Request("target", "generate", "select", [prompt], [params], [-1])
+        return parse_selection(result.text, c.method_num, pool)
+
+    def _paths_for(self, problem: str, key: tuple, n: int, use_spm: bool) -> Generator[Request, list, tuple[list[PathState], Selection | None]]:
+        selection = None
+        strategies = None
+        if use_spm:
+            selection = yield from self.select(problem, key)
+            strategies = selection.strategies
+        return make_paths(self.cfg, problem, n, strategies), selection
+
+    # --- methods ---------------------------------------------------------
+    def direct(self, problem: str, key: tuple, n: int, use_spm: bool) -> Coroutine:
+        """Baseline and Parallel: each path is one target generation up to the token budget."""
+        c = self.cfg
+        paths, selection = yield from self._paths_for(problem, key, n, use_spm)
+        params = [self._sampling(c.token_budget, request_seed(c.seed, *key, p.index, "generate")) for p in paths]
+        results = yield Request("target", "generate", "generate", [p.prompt() for p in paths], params, [p.index for p in paths])
+        for p, r in zip(paths, results):
+            p.text = r.text
+            p.used_tokens = p.target_generated = r.completion_tokens
+            p.answer = self.extract(r.text)
+            p.finish_reason = "answer" if p.answer is not None else ("budget" if r.finish_reason == "length" else "eos")
+        return ProblemOutcome(paths, majority_vote([p.outcome() for p in paths], self.equal), selection)
+
+    def speculative(self, problem: str, key: tuple, n: int, use_spm: bool) -> Coroutine:
+        """Step-level speculative decoding on every path (spec-reason, and SSR with SPM)."""
+        c = self.cfg
+        paths, selection = yield from self._paths_for(problem, key, n, use_spm)
+        decision: Decision | None = None
+        rnd = 0
+        while decision is None and any(p.active for p in paths):
+            active = [p for p in paths if p.active]
+            idx = [p.index for p in active]
+            params = [
+                self._sampling(min(c.max_step_tokens, c.token_budget - p.used_tokens), request_seed(c.seed, *key, p.index, rnd, "draft"), [STEP_STOP])
+                for p in active
+            ]
+            drafts = yield Request("draft", "generate", "draft", [p.prompt() for p in active], params, idx)
+            score_prompts = [
+                ChatPrompt.of(
+                    [
+                        {"role": "user", "content": scoring_message(problem, p.text, d.text)},
+                        {"role": "assistant", "content": answer_prefix(self.gen_prompt, SCORE_PREFIX)},
+                    ],
+                    continue_final=True,
+                )
+                for p, d in zip(active, drafts)
+            ]
+            scores = yield Request("target", "score", "score", score_prompts, [], idx)
+            values = [step_score(s, c.score_method) for s in scores]
+            rejected = [i for i, v in enumerate(values) if v < c.score_threshold]
+            rewrite_params = [
+                self._sampling(params[i].max_tokens, request_seed(c.seed, *key, active[i].index, rnd, "rewrite"), [STEP_STOP])
+                for i in rejected
+            ]
+            rewrites = yield Request(
+                "target", "generate", "rewrite", [active[i].prompt() for i in rejected], rewrite_params, [idx[i] for i in rejected]
+            )
+            rewrite_of = dict(zip(rejected, rewrites))
+            for i, (p, d, s, v) in enumerate(zip(active, drafts, scores, values)):
+                rw = rewrite_of.get(i)
+                step = Step(d.text, v, list(s.probs), rw is None, rw.text if rw else None, d.completion_tokens, rw.completion_tokens if rw else 0)
+                p.draft_generated += d.completion_tokens
+                p.target_generated += step.rewrite_tokens
+                apply_step(p, step, rw or d, c.token_budget, self.extract)
+            rnd += 1
+            if c.fast:
+                decision = fast_decision([p.outcome() for p in paths], c.fast, self.equal)
+        if decision is not None:
+            for p in paths:
+                if p.active:
+                    p.finish_reason = "stopped_fast"
+        else:
+            decision = majority_vote([p.outcome() for p in paths], self.equal)
+        return ProblemOutcome(paths, decision, selection)
+
+    def coroutine(self, problem: str, key: tuple) -> Coroutine:
+        c = self.cfg
+        if c.method == "base":
+            return self.direct(problem, key, 1, use_spm=False)
+        if c.method == "parallel":
+            n = c.method_num if c.use_method_prompts else c.num_paths
+            return self.direct(problem, key, n, use_spm=c.use_method_prompts)
+        if c.method == "spec":
+            return self.speculative(problem, key, c.num_paths, use_spm=False)
+        if c.method == "ssr":
+            return self.speculative(problem, key, c.method_num, use_spm=True)
+        raise ValueError(f"unknown method {c.method!r}")

@@ -1,0 +1,309 @@
+"""Runs one experiment: every (problem, repeat) of a config, batched, resumable.
+
+The scheduler keeps up to ``max_concurrent_problems`` problem coroutines
+(``ssr.reasoning``) alive and serves their requests phase by phase: all
+pending draft generations in one draft call, all scorings in one target
+call, all target generations (SPM selections, rewrites, full paths) in one
+target call.  A problem whose next request is of another kind waits for its
+phase, so problems stay aligned and every call is as large as it can be.
+
+Each finished problem is written at once, atomically; a rerun skips files
+that are complete, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ssr.config import RunConfig
+from ssr.engines.base import ChatPrompt, Engine, GenerationResult, ScoreResult
+from ssr.reasoning import ProblemOutcome, ProblemRunner, Request
+from ssr.results import SCHEMA_VERSION, atomic_write_json, is_complete, result_filename
+
+# Order in which the phases are served within a round.
+PHASES: tuple[tuple[str, str], ...] = (("draft", "generate"), ("target", "score"), ("target", "generate"))
+
+
+def run_tag(cfg: RunConfig) -> str:
+    """Folder name that separates runs of one method with different settings."""
+    c = cfg
+    if c.method == "base":
+        parts = [f"budget{c.token_budget}"]
+    elif c.method == "parallel":
+        kind = f"spm{c.method_num}_pool{c.strategy_pool_size}" if c.use_method_prompts else ("role" if c.use_role_prompts else "plain")
+        parts = [f"paths{c.method_num if c.use_method_prompts else c.num_paths}", kind, f"budget{c.token_budget}"]
+    else:
+        n = c.method_num if c.method == "ssr" else c.num_paths
+        parts = [f"paths{n}", f"th{c.score_threshold:g}", c.score_method, f"budget{c.token_budget}"]
+        if c.method == "ssr":
+            parts += [f"pool{c.strategy_pool_size}", f"fast{c.fast}"]
+        elif c.use_role_prompts:
+            parts.append("role")
+    return "_".join(parts)
+
+
+def run_dir(cfg: RunConfig) -> Path:
+    return Path(cfg.output_dir) / cfg.method / cfg.dataset_name / run_tag(cfg)
+
+
+def _usage_block() -> dict[str, Any]:
+    return {"calls": 0, "prompt_tokens": 0, "cached_prompt_tokens": 0, "generated_tokens": 0, "cache_reported": False}
+
+
+@dataclass
+class Job:
+    problem: Any  # ssr.datasets.Problem
+    repeat: int
+    path: Path
+    coroutine: Any = None
+    pending: Request | None = None
+    started: float = 0.0
+    started_at: str = ""
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple:
+        return (self.problem.dataset, self.problem.id, self.repeat)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class RunReport:
+    total: int
+    skipped: int
+    written: list[Path]
+    output_dir: Path
+    seconds: float
+    engine_seconds: dict[str, float]
+    steps: int = 0
+    rewrites: int = 0
+
+
+class Scheduler:
+    """Serves the requests of many problem coroutines with batched engine calls."""
+
+    def __init__(self, cfg: RunConfig, engines: dict[str, Engine | None], runner: ProblemRunner, models_info: dict, on_done: Callable[[Job, ProblemOutcome], None]):
+        self.cfg = cfg
+        self.engines = engines
+        self.runner = runner
+        self.models_info = models_info
+        self.on_done = on_done
+        self.engine_seconds: dict[str, float] = {}
+
+    def _start(self, job: Job) -> None:
+        job.started = time.perf_counter()
+        job.started_at = _now()
+        job.usage = {"target": _usage_block() | {"scoring_calls": 0, "scoring_prompt_tokens": 0, "scoring_cached_prompt_tokens": 0}}
+        if self.engines.get("draft") is not None:
+            job.usage["draft"] = _usage_block()
+        job.coroutine = self.runner.coroutine(job.problem.problem, job.key)
+        self._advance(job, None)
+
+    def _advance(self, job: Job, results: list | None) -> None:
+        try:
+            job.pending = job.coroutine.send(results) if results is not None else next(job.coroutine)
+        except StopIteration as stop:
+            job.pending = None
+            self.on_done(job, stop.value)
+
+    def _account(self, job: Job, req: Request, results: Sequence[GenerationResult | ScoreResult], seconds: float) -> None:
+        job.phase_seconds[req.phase] = job.phase_seconds.get(req.phase, 0.0) + seconds
+        u = job.usage[req.model]
+        for r in results:
+            cached = r.cached_prompt_tokens
+            if cached is not None:
+                u["cache_reported"] = True
+            if isinstance(r, ScoreResult):
+                u["scoring_calls"] += 1
+                u["scoring_prompt_tokens"] += r.prompt_tokens
+                u["scoring_cached_prompt_tokens"] += cached or 0
+            else:
+                u["calls"] += 1
+                u["prompt_tokens"] += r.prompt_tokens
+                u["cached_prompt_tokens"] += cached or 0
+                u["generated_tokens"] += r.completion_tokens
+
+    def serve(self, jobs: list[Job], model: str, kind: str) -> None:
+        """One engine call for every pending request of (model, kind)."""
+        batch = [j for j in jobs if j.pending is not None and j.pending.model == model and j.pending.kind == kind]
+        if not batch:
+            return
+        prompts = [p for j in batch for p in j.pending.prompts]
+        results: list = []
+        seconds = 0.0
+        if prompts:
+            engine = self.engines[model]
+            if engine is None:
+                raise RuntimeError(f"method {self.cfg.method!r} asked for the {model} model, which was not loaded")
+            t0 = time.perf_counter()
+            if kind == "generate":
+                results = engine.generate(prompts, [p for j in batch for p in j.pending.params])
+            else:
+                results = engine.score_digits(prompts)
+            seconds = time.perf_counter() - t0
+            phase_key = f"{model}.{kind}"
+            self.engine_seconds[phase_key] = self.engine_seconds.get(phase_key, 0.0) + seconds
+        offset = 0
+        for job in batch:
+            req = job.pending
+            mine = results[offset : offset + len(req.prompts)]
+            offset += len(req.prompts)
+            if req.prompts:
+                self._account(job, req, mine, seconds)
+            self._advance(job, mine)
+
+    def run(self, todo: Sequence[Job], progress: Callable[[int, int], None] | None = None) -> None:
+        waiting = deque(todo)
+        active: list[Job] = []
+        limit = max(1, self.cfg.max_concurrent_problems)
+        while waiting or active:
+            while waiting and len(active) < limit:
+                job = waiting.popleft()
+                self._start(job)
+                if job.pending is not None:
+                    active.append(job)
+            for model, kind in PHASES:
+                self.serve(active, model, kind)
+                active = [j for j in active if j.pending is not None]
+                # refill between phases so a freed slot is used in this round
+                while waiting and len(active) < limit:
+                    job = waiting.popleft()
+                    self._start(job)
+                    if job.pending is not None:
+                        active.append(job)
+            if progress:
+                progress(len(active), sum(len(j.pending.prompts) for j in active if j.pending))
+
+
+def build_record(cfg: RunConfig, job: Job, outcome: ProblemOutcome, models_info: dict) -> dict[str, Any]:
+    steps = sum(len(p.steps) for p in outcome.paths)
+    rewrites = sum(1 for p in outcome.paths for s in p.steps if not s.accepted)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "complete": True,
+        "method": cfg.method,
+        "dataset": job.problem.dataset,
+        "problem_id": job.problem.id,
+        "repeat": job.repeat,
+        "problem": job.problem.problem,
+        "gold_answer": job.problem.answer,
+        "final_answer": outcome.decision.answer,
+        "answer_reason": outcome.decision.reason,
+        "votes": outcome.decision.votes,
+        "selection": outcome.selection.to_dict() if outcome.selection else None,
+        "paths": [p.to_dict() for p in outcome.paths],
+        "usage": job.usage,
+        "stats": {"steps": steps, "rewrites": rewrites, "rewrite_rate": (rewrites / steps) if steps else None},
+        "timing": {
+            "wall_seconds": time.perf_counter() - job.started,
+            "phase_seconds": job.phase_seconds,
+            "started_at": job.started_at,
+            "finished_at": _now(),
+        },
+        "models": models_info,
+        "config": cfg.to_dict(),
+    }
+
+
+def plan_jobs(cfg: RunConfig, problems: Sequence[Any]) -> tuple[list[Job], int]:
+    """Jobs still to run, and how many were skipped as already complete."""
+    out = run_dir(cfg)
+    todo, skipped = [], 0
+    for prob in problems:
+        for r in range(cfg.repeat_id):
+            path = out / result_filename(prob.id, r)
+            if not cfg.overwrite and is_complete(path):
+                skipped += 1
+                continue
+            todo.append(Job(prob, r, path))
+    return todo, skipped
+
+
+def needs_draft(cfg: RunConfig) -> bool:
+    return cfg.method in ("spec", "ssr")
+
+
+def run_experiment(
+    cfg: RunConfig,
+    problems: Sequence[Any],
+    engines: dict[str, Engine | None] | None = None,
+    equal: Callable[[str, str], bool] | None = None,
+    extract: Callable[[str], str | None] | None = None,
+) -> RunReport:
+    """Run every (problem, repeat) of ``cfg`` that is not done yet; engines are built if not given."""
+    from ssr import grading
+
+    equal = equal or grading.is_equivalent
+    extract = extract or grading.extract_answer
+    t0 = time.perf_counter()
+    todo, skipped = plan_jobs(cfg, problems)
+    total = len(todo) + skipped
+    out_dir = run_dir(cfg)
+    if not todo:
+        return RunReport(total, skipped, [], out_dir, 0.0, {})
+    owned = engines is None
+    if engines is None:
+        from ssr.engines import build_engines
+
+        target, draft = build_engines(cfg, need_draft=needs_draft(cfg))
+        engines = {"target": target, "draft": draft}
+    try:
+        target = engines["target"]
+        assert target is not None
+        models_info = {name: (dataclasses.asdict(e.info()) if e is not None else None) for name, e in engines.items()}
+        gen_prompt = target.render(ChatPrompt.of([{"role": "user", "content": "."}]))
+        runner = ProblemRunner(cfg, gen_prompt, equal, extract)
+        written: list[Path] = []
+        counters = {"steps": 0, "rewrites": 0, "tokens": 0}
+        bar = _progress_bar(cfg, total, skipped)
+
+        def on_done(job: Job, outcome: ProblemOutcome) -> None:
+            record = build_record(cfg, job, outcome, models_info)
+            atomic_write_json(job.path, record)
+            written.append(job.path)
+            counters["steps"] += record["stats"]["steps"]
+            counters["rewrites"] += record["stats"]["rewrites"]
+            counters["tokens"] += sum(u["generated_tokens"] for u in record["usage"].values())
+            if bar is not None:
+                bar.update(1)
+
+        def progress(active: int, prompts: int) -> None:
+            if bar is None:
+                return
+            elapsed = max(time.perf_counter() - t0, 1e-9)
+            post = {"active": active, "paths": prompts, "tok/s": f"{counters['tokens'] / elapsed:.1f}"}
+            if counters["steps"]:
+                post["accept"] = f"{1 - counters['rewrites'] / counters['steps']:.2f}"
+            bar.set_postfix(post, refresh=False)
+
+        sched = Scheduler(cfg, engines, runner, models_info, on_done)
+        try:
+            sched.run(todo, progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        return RunReport(total, skipped, written, out_dir, time.perf_counter() - t0, sched.engine_seconds, counters["steps"], counters["rewrites"])
+    finally:
+        if owned:
+            for e in engines.values():
+                if e is not None:
+                    e.close()
+
+
+def _progress_bar(cfg: RunConfig, total: int, done: int):
+    if not cfg.progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc=f"{cfg.method}:{cfg.dataset_name}", unit="problem", file=sys.stderr, dynamic_ncols=True)

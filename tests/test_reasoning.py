@@ -1,0 +1,225 @@
+"""Control flow of the step-level loop on a scripted, deterministic engine."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from scripted import ScriptedEngine, chat_user_text, hashed_steps
+from ssr.config import RunConfig
+from ssr.datasets import Problem
+from ssr.reasoning import STEP_STOP, ProblemRunner
+from ssr.runner import Scheduler
+
+BOX = re.compile(r"\\boxed\{([^}]*)\}")
+
+
+def extract(text: str):
+    m = BOX.findall(text)
+    return m[-1] if m else None
+
+
+def equal(a: str, b: str) -> bool:
+    return a.strip() == b.strip()
+
+
+def solve(cfg: RunConfig, target: ScriptedEngine, draft: ScriptedEngine | None, problem: str = "What is 1+1?"):
+    """Run one problem through the real scheduler and return its outcome."""
+    done = {}
+    runner = ProblemRunner(cfg, target.render(_user(".")), equal, extract)
+    sched = Scheduler(cfg, {"target": target, "draft": draft}, runner, {}, lambda job, out: done.setdefault("o", (job, out)))
+    from ssr.runner import Job
+
+    sched.run([Job(Problem("math", 0, problem, "2", {}), 0, path=None)])  # type: ignore[arg-type]
+    return done["o"][1]
+
+
+def _user(text):
+    from ssr.engines.base import ChatPrompt
+
+    return ChatPrompt.of([{"role": "user", "content": text}])
+
+
+def cfg(**kw) -> RunConfig:
+    base = dict(method="spec", num_paths=1, token_budget=1000, max_step_tokens=50, score_threshold=7, progress=False)
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def const_score(d):
+    return lambda prompt: d
+
+
+def target_writes(text="Target step", stop="\n\n"):
+    return lambda prompt, params: (text, "stop", stop)
+
+
+def test_steps_at_or_above_threshold_are_accepted_without_target_generation():
+    draft = ScriptedEngine(hashed_steps(answer_after=3))
+    target = ScriptedEngine(target_writes(), const_score(7))
+    out = solve(cfg(), target, draft)
+    path = out.paths[0]
+    assert [s.accepted for s in path.steps] == [True, True, True, True]
+    assert path.finish_reason == "answer" and out.decision.answer == path.answer
+    assert ("generate", 1) not in target.calls  # the target never wrote a step
+    assert path.text.count(STEP_STOP) == 3  # blank lines between steps, not after the last
+
+
+def test_steps_below_threshold_are_rewritten_by_the_target():
+    draft = ScriptedEngine(lambda p, sp: ("Draft step", "stop", "\n\n"))
+    calls = {"n": 0}
+
+    def target_gen(prompt, params):
+        calls["n"] += 1
+        return ("Target says \\boxed{2}", "stop", None) if calls["n"] == 3 else (f"Target step {calls['n']}", "stop", "\n\n")
+
+    target = ScriptedEngine(target_gen, const_score(6))
+    out = solve(cfg(), target, draft)
+    p = out.paths[0]
+    assert [s.accepted for s in p.steps] == [False, False, False]
+    assert [s.rewrite for s in p.steps] == ["Target step 1", "Target step 2", "Target says \\boxed{2}"]
+    assert "Draft step" not in p.text and p.answer == "2"
+    assert p.mean_score() == 9.0  # rewritten steps count 9
+    assert p.target_generated == sum(s.rewrite_tokens for s in p.steps) > 0
+
+
+def test_rewrite_continues_from_the_same_prefix_as_the_draft():
+    draft = ScriptedEngine(hashed_steps(answer_after=2))
+    target = ScriptedEngine(target_writes(), const_score(0))
+    solve(cfg(token_budget=8), target, draft)
+    # every target prompt that is not a scoring prompt equals a prompt the draft saw
+    rewrites = [s for s in target.seen if "grading one step" not in s]
+    assert rewrites and all(r in draft.seen for r in rewrites)
+
+
+@pytest.mark.parametrize("method,threshold,accepted", [("greedy", 5, False), ("average", 5, True), ("average", 6.1, False)])
+def test_score_method_greedy_vs_average(method, threshold, accepted):
+    probs = [0.0] * 10
+    probs[4], probs[9] = 0.6, 0.4  # greedy 4, expected 6.0
+    draft = ScriptedEngine(lambda p, sp: ("x \\boxed{1}", "stop", None))
+    target = ScriptedEngine(target_writes("t \\boxed{1}", None), lambda prompt: probs)
+    out = solve(cfg(score_method=method, score_threshold=threshold), target, draft)
+    step = out.paths[0].steps[0]
+    assert step.accepted is accepted
+    assert step.score == (4.0 if method == "greedy" else pytest.approx(6.0))
+    assert step.score_probs == probs
+
+
+def test_budget_stops_a_path_and_limits_the_last_step():
+    draft = ScriptedEngine(lambda p, sp: (" ".join(["w"] * 4) + f" {p.count('w')}", "stop", "\n\n"))
+    target = ScriptedEngine(target_writes(), const_score(9))
+    out = solve(cfg(token_budget=12, max_step_tokens=5), target, draft)
+    p = out.paths[0]
+    assert p.finish_reason == "budget" and p.used_tokens == 12
+    assert [s.draft_tokens for s in p.steps] == [5, 5, 2]  # last step capped by the remaining budget
+    assert out.decision.reason == "no_answer" and out.decision.answer is None
+
+
+def test_identical_consecutive_steps_end_the_path_as_repeated():
+    draft = ScriptedEngine(lambda p, sp: ("I keep saying this.", "stop", "\n\n"))
+    target = ScriptedEngine(target_writes(), const_score(8))
+    p = solve(cfg(), target, draft).paths[0]
+    assert p.finish_reason == "repeated" and len(p.steps) == 2
+
+
+def test_end_of_turn_without_answer_ends_the_path_as_eos():
+    draft = ScriptedEngine(lambda p, sp: ("I give up.", "stop", None))
+    target = ScriptedEngine(target_writes(), const_score(8))
+    p = solve(cfg(), target, draft).paths[0]
+    assert p.finish_reason == "eos" and p.answer is None and p.text == "I give up."
+
+
+def test_a_second_think_close_is_dropped():
+    outs = iter(["Reasoning.</think>", "More.</think>", "Answer \\boxed{3}"])
+    draft = ScriptedEngine(lambda p, sp: (next(outs), "stop", "\n\n"))
+    target = ScriptedEngine(target_writes(), const_score(9))
+    p = solve(cfg(), target, draft).paths[0]
+    assert p.text.count("</think>") == 1 and p.answer == "3"
+
+
+def _per_path_steps(answer_after_by_role: dict[str, int], answers: dict[str, str]):
+    """Draft whose path (identified by its role prompt) answers after a set number of steps."""
+
+    def fn(prompt, params):
+        role = next(r for r in answer_after_by_role if r in prompt)
+        k = prompt.count("Step ")
+        if k >= answer_after_by_role[role]:
+            return f"Done \\boxed{{{answers[role]}}}", "stop", None
+        return f"Step {k} of {role[:20]}", "stop", "\n\n"
+
+    return fn
+
+
+def _roles(n):
+    from ssr.prompts import role_for_path
+
+    return [role_for_path(i) for i in range(n)]
+
+
+def test_fast1_stops_all_paths_at_the_first_finished_one():
+    r = _roles(3)
+    draft = ScriptedEngine(_per_path_steps({r[0]: 5, r[1]: 2, r[2]: 4}, {r[0]: "1", r[1]: "7", r[2]: "1"}))
+    target = ScriptedEngine(target_writes(), const_score(9))
+    out = solve(cfg(num_paths=3, use_role_prompts=True, fast=1), target, draft)
+    assert out.decision.answer == "7" and out.decision.reason == "fast1_first_finished"
+    assert [p.finish_reason for p in out.paths] == ["stopped_fast", "answer", "stopped_fast"]
+    assert len(out.paths[0].steps) == 3  # stopped in the round path 1 finished
+
+
+def test_fast2_waits_for_two_agreeing_paths():
+    r = _roles(3)
+    draft = ScriptedEngine(_per_path_steps({r[0]: 1, r[1]: 3, r[2]: 5}, {r[0]: "4", r[1]: "9", r[2]: "9"}))
+    target = ScriptedEngine(target_writes(), const_score(9))
+    out = solve(cfg(num_paths=3, use_role_prompts=True, fast=2), target, draft)
+    assert out.decision.answer == "9" and out.decision.reason == "fast2_agreement"
+    assert [p.finish_reason for p in out.paths] == ["answer", "answer", "answer"]
+    out0 = solve(cfg(num_paths=3, use_role_prompts=True, fast=0), target, draft)
+    assert out0.decision.reason == "majority" and out0.decision.answer == "9"
+
+
+def test_ssr_selects_strategies_pads_and_seeds_one_path_each():
+    def target_gen(prompt, params):
+        if "numbered list of solution strategies" in prompt:
+            assert params.temperature == 0.0
+            return " 5, 42, 5", "stop", "\n"
+        return "t", "stop", "\n\n"
+
+    draft = ScriptedEngine(hashed_steps(answer_after=1))
+    target = ScriptedEngine(target_gen, const_score(9))
+    out = solve(cfg(method="ssr", method_num=3, strategy_pool_size=12), target, draft)
+    assert out.selection.codes == [5, 0, 0] and out.selection.padded == 2
+    assert [p.strategy for p in out.paths] == ["Number theory", "Unknown", "Unknown"]
+    assert all(p.prompt_kind == "method" for p in out.paths)
+    assert "Suggested approach: Number theory" in out.paths[0].user_message
+
+
+def test_pool_size_ablation_rejects_codes_outside_the_pool():
+    target = ScriptedEngine(lambda p, sp: ("9, 2" if "strategies" in p else "t", "stop", None), const_score(9))
+    draft = ScriptedEngine(hashed_steps(answer_after=0))
+    out = solve(cfg(method="ssr", method_num=2, strategy_pool_size=6), target, draft)
+    assert out.selection.codes == [2, 0]
+    assert "9. " not in [s for s in target.seen if "numbered list" in s][0].split("0. Unknown")[0]
+
+
+def test_all_paths_of_a_round_share_one_call_per_phase():
+    draft = ScriptedEngine(hashed_steps(answer_after=3))
+    target = ScriptedEngine(target_writes(), lambda prompt: 9 if "Step 0" in chat_user_text(prompt) else 3)
+    solve(cfg(num_paths=4, use_role_prompts=True), target, draft)
+    assert draft.calls[0] == ("generate", 4)
+    assert target.calls[0] == ("score", 4)
+
+
+def test_base_and_parallel_generate_whole_paths_with_the_target_only():
+    target = ScriptedEngine(lambda p, sp: (f"Work.\n\nSo \\boxed{{{sp.seed % 2}}}", "stop", None))
+    out = solve(cfg(method="base"), target, None)
+    assert len(out.paths) == 1 and out.decision.reason == "single_path" and not out.paths[0].steps
+    out = solve(cfg(method="parallel", num_paths=5, use_role_prompts=True), target, None)
+    assert len(out.paths) == 5 and target.calls[-1] == ("generate", 5)
+    assert sum(out.decision.votes.values()) == 5
+
+
+def test_budget_cut_generation_is_recorded_as_budget():
+    target = ScriptedEngine(lambda p, sp: ("a " * 50, "stop", None))
+    out = solve(cfg(method="base", token_budget=10), target, None)
+    assert out.paths[0].finish_reason == "budget" and out.paths[0].used_tokens == 10
