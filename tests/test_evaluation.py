@@ -1,0 +1,376 @@
+"""Result folders built by hand, scored by ssr.evaluation directly and through the two scripts."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ssr import evaluation as E
+from ssr.config import RunConfig
+from ssr.results import SCHEMA_VERSION, atomic_write_json, result_filename
+
+REPO = Path(__file__).resolve().parents[1]
+
+TARGET_INFO = {"name": "target", "n_params": 1000, "n_layers": 1, "hidden_size": 1, "n_heads": 1, "head_dim": 1}
+DRAFT_INFO = {"name": "draft", "n_params": 100, "n_layers": 1, "hidden_size": 1, "n_heads": 1, "head_dim": 1}
+
+
+# --------------------------------------------------------------------------- record builders
+
+
+def make_path(answer, index=0, target=0, draft=0, finish="answer", steps=(), strategy=None):
+    return {
+        "index": index,
+        "prompt_kind": "method" if strategy else "none",
+        "role": None,
+        "strategy": strategy,
+        "text": f"... the answer is {answer}",
+        "answer": answer,
+        "finish_reason": finish,
+        "mean_score": None,
+        "steps": [
+            {"draft": "step", "score": score, "score_probs": [0.1] * 10, "accepted": score >= 7, "rewrite": None if score >= 7 else "fixed",
+             "draft_tokens": 10, "rewrite_tokens": 0 if score >= 7 else 10}
+            for score in steps
+        ],
+        "tokens": {"draft_generated": draft, "target_generated": target},
+    }
+
+
+def make_record(method, dataset, pid, rep, gold, final, paths, *, usage=None, stats=None, models=None, config=None, selection=None, wall=1.0):
+    cfg = RunConfig(method=method, dataset_name=dataset).to_dict()
+    cfg.update(config or {})
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "complete": True,
+        "method": method,
+        "dataset": dataset,
+        "problem_id": pid,
+        "repeat": rep,
+        "problem": f"problem {pid}",
+        "gold_answer": gold,
+        "final_answer": final,
+        "answer_reason": "single_path" if len(paths) == 1 else "majority",
+        "votes": {},
+        "selection": selection,
+        "paths": paths,
+        "usage": usage or {"target": {}, "draft": {}},
+        "stats": stats or {"steps": 0, "rewrites": 0, "rewrite_rate": 0.0},
+        "timing": {"wall_seconds": wall, "phase_seconds": {}, "started_at": "", "finished_at": ""},
+        "models": models or {"target": TARGET_INFO, "draft": None},
+        "config": cfg,
+    }
+
+
+def write(folder: Path, rec) -> Path:
+    path = folder / result_filename(rec["problem_id"], rec["repeat"])
+    atomic_write_json(path, rec)
+    return path
+
+
+# problem -> gold, and per repeat the final answer
+BASE_ANSWERS = {0: ("42", ["42", "7", "42"]), 1: ("5", ["6", "6", "7"])}
+SSR_ANSWERS = {0: ("42", ["42", "42", "42"]), 1: ("5", ["5", "6", None])}
+
+
+def build_base(root: Path) -> Path:
+    folder = root / "base" / "math" / "default"
+    for pid, (gold, finals) in BASE_ANSWERS.items():
+        for rep, final in enumerate(finals):
+            usage = {"target": {"calls": 1, "prompt_tokens": 50, "cached_prompt_tokens": 0, "generated_tokens": 100,
+                                "scoring_prompt_tokens": 0, "scoring_cached_prompt_tokens": 0, "scoring_calls": 0}}
+            write(folder, make_record("base", "math", pid, rep, gold, final, [make_path(final, target=100)],
+                                      usage=usage, wall=float(1 + rep + 3 * pid)))
+    return folder
+
+
+def build_ssr(root: Path) -> Path:
+    folder = root / "ssr" / "math" / "threshold7"
+    for pid, (gold, finals) in SSR_ANSWERS.items():
+        for rep, final in enumerate(finals):
+            paths = [make_path(final if i else "0", index=i, target=20, draft=100, steps=[8, 8, 3, 9, 6], strategy=f"S{i}",
+                               finish="answer" if i else "budget") for i in range(3)]
+            usage = {
+                "target": {"calls": 5, "prompt_tokens": 200, "cached_prompt_tokens": 100, "generated_tokens": 60,
+                           "scoring_prompt_tokens": 300, "scoring_cached_prompt_tokens": 200, "scoring_calls": 10},
+                "draft": {"calls": 10, "prompt_tokens": 400, "cached_prompt_tokens": 300, "generated_tokens": 300},
+            }
+            write(folder, make_record("ssr", "math", pid, rep, gold, final, paths, usage=usage,
+                                      stats={"steps": 10, "rewrites": 2, "rewrite_rate": 0.2},
+                                      models={"target": TARGET_INFO, "draft": DRAFT_INFO},
+                                      config={"num_paths": 3, "score_threshold": 7.0},
+                                      selection={"raw": "", "parsed": [1, 2], "codes": [1, 2, 3], "padded": 1,
+                                                 "strategies": ["S0", "S1", "S2" if rep else "S1"], "pool_size": 12}))
+    # a file killed mid-write by something that did not write atomically
+    (folder / result_filename(1, 3)).write_text('{"schema_version": 1, "complete": tr')
+    return folder
+
+
+def build_parallel(root: Path, n: int, correct: bool) -> Path:
+    folder = root / "parallel" / "math" / f"paths{n}"
+    for pid, (gold, _) in BASE_ANSWERS.items():
+        final = gold if correct else "wrong"
+        paths = [make_path(final, index=i, target=100) for i in range(n)]
+        write(folder, make_record("parallel", "math", pid, 0, gold, final, paths, config={"num_paths": n}))
+    return folder
+
+
+def exact(a, b):
+    return str(a).strip() == str(b).strip()
+
+
+@pytest.fixture
+def grader():
+    return E.Grader(exact)
+
+
+# --------------------------------------------------------------------------- direct calls
+
+
+def test_base_numbers(tmp_path, grader):
+    base = build_base(tmp_path)
+    payload, runs = E.evaluate([str(base)], ks=[1, 3], grader=grader, warn=lambda m: None)
+    (s,) = payload["runs"]
+    assert (s["dataset"], s["method"], s["tag"]) == ("math", "base", "default")
+    assert s["problems"] == 2 and s["repeats"] == 3 and s["records"] == 6
+    # problem 0: 2 of 3 right, problem 1: none
+    assert s["pass@1"] == pytest.approx((2 / 3 + 0) / 2)
+    assert s["pass@3"] == pytest.approx((1 + 0) / 2)
+    assert s["majority_vote"] == pytest.approx(0.5)  # "42" wins problem 0, "6" wins problem 1
+    assert s["g_pass@3_0.5"] == pytest.approx(0.5)  # needs 2 of 3: problem 0 only
+    assert s["g_pass@3_1.0"] == pytest.approx(0.0)
+    lo, hi = s["pass@1_ci95"]
+    assert 0.0 <= lo <= s["pass@1"] <= hi <= 2 / 3 + 1e-9
+    # wall seconds 1,2,3 and 4,5,6
+    assert s["latency_s"]["mean"] == pytest.approx(3.5) and s["latency_s"]["median"] == pytest.approx(3.5)
+    assert s["latency_s"]["p90"] == pytest.approx(5.5)
+    assert s["target_tokens_mean"] == 100 and s["draft_tokens_mean"] == 0
+    assert s["finish_reasons"]["answer"] == 6
+    assert s["path_accuracy"] == pytest.approx(2 / 6)
+
+
+def test_k_larger_than_repeats_is_skipped_with_a_note(tmp_path, grader):
+    par = build_parallel(tmp_path, 2, correct=True)
+    notes = []
+    payload, _ = E.evaluate([str(par)], ks=[1, 3], grader=grader, warn=notes.append)
+    (s,) = payload["runs"]
+    assert s["pass@1"] == 1.0 and "pass@3" not in s
+    assert any("pass@3 skipped" in n for n in notes) and any("pass@3 skipped" in n for n in payload["notes"])
+    assert s["g_pass@1_1.0"] == 1.0  # k = min(repeats, 3)
+
+
+def test_spec_flops_and_truncated_file(tmp_path, grader):
+    base, ssr = build_base(tmp_path), build_ssr(tmp_path)
+    warnings = []
+    payload, runs = E.evaluate([str(ssr)], ks=[1, 3], baseline_dir=str(base), alpha=0.05, context_len=0, grader=grader, warn=warnings.append)
+    assert any("problem_1_repeat_3.json" in w and "not valid JSON" in w for w in warnings)
+    (s,) = payload["runs"]
+    assert s["records"] == 6
+    # problem 0: 3/3, problem 1: 1/3
+    assert s["pass@1"] == pytest.approx((1 + 1 / 3) / 2)
+    assert s["pass@3"] == pytest.approx(1.0)
+    f = s["flops"]
+    assert f["N"] == 3
+    assert f["beta"] == pytest.approx(120 / 100)  # (20 target + 100 draft) per path vs 100
+    assert f["R"] == pytest.approx(0.2)
+    assert f["alpha"] == 0.05 and f["alpha_source"] == "--alpha"
+    assert f["gamma"] == pytest.approx(3 * 1.2 * (0.2 + 0.8 * 0.05))
+    # processed: baseline 150 target tokens * 2000; ssr (100+60+100) * 2000 + (100+300) * 200
+    assert f["processed_flops_ratio"] == pytest.approx((260 * 2000 + 400 * 200) / (150 * 2000))
+    assert s["rewrite_rate"] == pytest.approx(0.2)
+    assert s["strategies"] == {"S1": 8, "S0": 6, "S2": 4}
+    assert s["finish_reasons"]["budget"] == 6 and s["finish_reasons"]["answer"] == 12
+    assert sorted(runs[0].step_scores()) == sorted([8.0, 8.0, 3.0, 9.0, 6.0] * 18)
+    assert payload["baselines"]["math"]["pass@1"] == pytest.approx(1 / 3)
+
+
+def test_alpha_from_models_when_not_given(tmp_path, grader):
+    base, ssr = build_base(tmp_path), build_ssr(tmp_path)
+    payload, _ = E.evaluate([str(ssr)], baseline_dir=str(base), grader=grader, warn=lambda m: None)
+    f = payload["runs"][0]["flops"]
+    assert f["context_len"] == 50  # half the baseline's 100 tokens per path
+    per_tok_t, per_tok_d = 2 * 1000 + 2 * 50, 2 * 100 + 2 * 50
+    assert f["alpha"] == pytest.approx(per_tok_d / per_tok_t) and f["alpha_source"] == "models"
+    assert f["processed_flops_ratio"] == pytest.approx((260 * per_tok_t + 400 * per_tok_d) / (150 * per_tok_t))
+
+
+def test_parallel_gamma_and_missing_baseline(tmp_path, grader):
+    par = build_parallel(tmp_path, 4, correct=False)
+    other = tmp_path / "other_base"
+    write(other / "base" / "aime" / "x", make_record("base", "aime", 60, 0, "1", "1", [make_path("1", target=10)]))
+    notes = []
+    payload, _ = E.evaluate([str(par)], baseline_dir=str(other), grader=grader, warn=notes.append)
+    f = payload["runs"][0]["flops"]
+    # gamma_parallel = N needs no baseline; beta and the processed ratio do
+    assert f["gamma"] == 4.0 and f["beta"] is None and f["processed_flops_ratio"] is None
+    assert any("no matching baseline" in n for n in notes)
+    base = build_base(tmp_path)
+    payload, _ = E.evaluate([str(par)], baseline_dir=str(base), grader=grader, warn=lambda m: None)
+    f = payload["runs"][0]["flops"]
+    assert f["gamma"] == 4.0 and f["beta"] == 1.0 and f["alpha"] is None and f["shared_problems"] == 2
+
+
+def test_grouping_by_folder(tmp_path, grader):
+    build_parallel(tmp_path, 2, correct=True)
+    build_parallel(tmp_path, 4, correct=False)
+    payload, runs = E.evaluate([str(tmp_path)], ks=[1], grader=grader, warn=lambda m: None)
+    assert [(s["method"], s["tag"], s["pass@1"]) for s in payload["runs"]] == [("parallel", "paths2", 1.0), ("parallel", "paths4", 0.0)]
+    assert [r.label for r in runs] == ["parallel/paths2", "parallel/paths4"]
+
+
+def test_gold_from_data_dir_and_incomplete_records(tmp_path, grader):
+    from ssr.datasets import load_problems
+
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    gold = load_problems("gpqa", fixtures)[0].answer
+    folder = tmp_path / "base" / "gpqa" / "default"
+    wrong_gold = next(letter for letter in "ABCD" if letter != gold)
+    write(folder, make_record("base", "gpqa", 0, 0, wrong_gold, gold, [make_path(gold)]))
+    unfinished = make_record("base", "gpqa", 1, 0, "A", "A", [make_path("A")])
+    unfinished["complete"] = False
+    write(folder, unfinished)
+    warnings = []
+    payload, _ = E.evaluate([str(tmp_path)], ks=[1], grader=grader, warn=warnings.append)
+    assert payload["runs"][0]["pass@1"] == 0.0 and payload["runs"][0]["records"] == 1
+    assert any("marked incomplete" in w for w in warnings)
+    payload, _ = E.evaluate([str(tmp_path)], ks=[1], data_dir=str(fixtures), grader=grader, warn=warnings.append)
+    assert payload["runs"][0]["pass@1"] == 1.0
+    assert any("different from the benchmark file" in n for n in payload["notes"])
+
+
+def test_errors(tmp_path, grader):
+    with pytest.raises(E.EvalError, match="does not exist"):
+        E.evaluate([str(tmp_path / "nope")], grader=grader)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(E.EvalError, match="no result records"):
+        E.evaluate([str(tmp_path / "empty")], grader=grader)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "problem_0_repeat_0.json").write_text("{")
+    warnings = []
+    with pytest.raises(E.EvalError, match="1 unreadable file"):
+        E.evaluate([str(bad)], grader=grader, warn=warnings.append)
+    assert warnings and "problem_0_repeat_0.json" in warnings[0]
+
+
+def test_grader_errors_count_as_wrong(tmp_path):
+    def broken(a, b):
+        raise RuntimeError("boom")
+
+    g = E.Grader(broken)
+    assert g("1", "1") is False and g("1", "1") is False and g.errors == 1  # cached
+    assert g(None, "1") is False
+
+
+def test_flatten_and_summary_files(tmp_path, grader):
+    base = build_base(tmp_path)
+    payload, _ = E.evaluate([str(base)], grader=grader, warn=lambda m: None)
+    json_path, csv_path = E.write_summary(tmp_path / "out", payload)
+    data = json.loads(json_path.read_text())
+    assert data["runs"][0]["pass@1"] == pytest.approx(1 / 3)
+    rows = list(csv.DictReader(open(csv_path)))
+    assert len(rows) == 1
+    assert float(rows[0]["pass@1"]) == pytest.approx(1 / 3)
+    assert float(rows[0]["latency_s.p90"]) == pytest.approx(5.5)
+    assert "pass@1_ci95.0" in rows[0] and "finish_reasons.answer" in rows[0]
+
+
+# --------------------------------------------------------------------------- the scripts
+
+
+def run_script(name, *args, cwd=None):
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, str(REPO / name), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def test_baseline_eval_script(tmp_path):
+    pytest.importorskip("ssr.grading")
+    base = build_base(tmp_path)
+    build_parallel(tmp_path, 2, correct=True)
+    build_parallel(tmp_path, 4, correct=False)
+    out = tmp_path / "report"
+    proc = run_script("baseline_eval.py", "--result_dir", tmp_path, "--k", 1, 3, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "== math" in proc.stdout and "base/default" in proc.stdout and "parallel/paths4" in proc.stdout
+    assert "pass@3 skipped" in proc.stderr
+    data = json.loads((out / "summary.json").read_text())
+    by_tag = {s["tag"]: s for s in data["runs"]}
+    assert by_tag["default"]["pass@1"] == pytest.approx(1 / 3) and by_tag["default"]["pass@3"] == pytest.approx(0.5)
+    assert by_tag["paths2"]["pass@1"] == 1.0
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert {r["tag"] for r in rows} == {"default", "paths2", "paths4"}
+    assert (out / "accuracy_vs_paths_math.png").stat().st_size > 0
+    # no FLOPs without a baseline, so no Fig. 3
+    assert not (out / "accuracy_vs_flops_math.png").exists()
+    # --out defaults to the first result folder
+    proc = run_script("baseline_eval.py", "--result_dir", base, "--no_plots")
+    assert proc.returncode == 0, proc.stderr
+    assert (base / "summary.json").is_file() and (base / "summary.csv").is_file()
+    # and a summary.json among the results is not mistaken for a record on the next run
+    assert run_script("baseline_eval.py", "--result_dir", base, "--no_plots").returncode == 0
+
+
+def test_spec_eval_script(tmp_path):
+    pytest.importorskip("ssr.grading")
+    base, ssr = build_base(tmp_path), build_ssr(tmp_path)
+    out = tmp_path / "report"
+    proc = run_script("spec_eval.py", "--result_dir", ssr, "--baseline_dir", base, "--alpha", 0.05, "--context_len", 0, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "problem_1_repeat_3.json" in proc.stderr  # the truncated file, by name
+    assert "gamma" in proc.stdout and "ssr/threshold7" in proc.stdout
+    s = json.loads((out / "summary.json").read_text())["runs"][0]
+    assert s["flops"]["gamma"] == pytest.approx(0.864)
+    assert s["pass@1"] == pytest.approx(2 / 3)
+    for png in ("accuracy_vs_flops_math.png", "step_scores_math_ssr_threshold7.png", "strategies_math_ssr_threshold7.png"):
+        assert (out / png).stat().st_size > 0, png
+
+
+@pytest.mark.parametrize("script", ["baseline_eval.py", "spec_eval.py"])
+def test_scripts_exit_2_without_records(tmp_path, script):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    base = build_base(tmp_path)
+    extra = ["--baseline_dir", base] if script == "spec_eval.py" else []
+    proc = run_script(script, "--result_dir", empty, *extra)
+    assert proc.returncode == 2 and "no result records" in proc.stderr
+    proc = run_script(script, "--result_dir", tmp_path / "missing", *extra)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    if script == "spec_eval.py":
+        proc = run_script(script, "--result_dir", base, "--baseline_dir", empty)
+        assert proc.returncode == 2 and "no result records" in proc.stderr
+
+
+def test_default_grader_is_the_project_grader(tmp_path):
+    pytest.importorskip("ssr.grading")
+    folder = tmp_path / "base" / "aime" / "default"
+    # AIME golds carry leading zeros; the grader compares them as numbers
+    write(folder, make_record("base", "aime", 60, 0, "025", "25", [make_path("25")]))
+    write(folder, make_record("base", "aime", 61, 0, "204", "\\boxed{204}", [make_path("204")]))
+    write(folder, make_record("base", "aime", 62, 0, "33", "34", [make_path("34")]))
+    payload, _ = E.evaluate([str(tmp_path)], ks=[1], warn=lambda m: None)
+    assert payload["runs"][0]["pass@1"] == pytest.approx(2 / 3)
+
+
+def test_nested_result_dirs_count_each_file_once(tmp_path, grader):
+    base = build_base(tmp_path)
+    payload, _ = E.evaluate([str(tmp_path), str(base)], grader=grader, warn=lambda m: None)
+    assert [s["records"] for s in payload["runs"]] == [6]
+
+
+def test_bad_data_dir_is_an_eval_error(tmp_path, grader, monkeypatch):
+    from ssr import datasets as D
+
+    def offline(*args):
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(D, "_read_hub", offline)  # the hub is the last place searched; never wait on it here
+    monkeypatch.setattr(D, "REPO_DATA_DIR", tmp_path / "no_repo_data")
+    monkeypatch.delenv(D.DATA_ENV, raising=False)
+    D._load_cached.cache_clear()
+    build_base(tmp_path)
+    with pytest.raises(E.EvalError, match="--data_dir"):
+        E.evaluate([str(tmp_path)], data_dir=str(tmp_path / "nothing"), grader=grader, warn=lambda m: None)
