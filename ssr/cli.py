@@ -28,7 +28,11 @@ def main(method: str, description: str, argv: Sequence[str] | None = None, **def
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from ssr.engines import default_backend
     from ssr.runner import run_experiment
+
+    # record the backend that really ran, not "default"
+    cfg.backend = cfg.backend or default_backend()
 
     try:
         report = run_experiment(cfg, problems)

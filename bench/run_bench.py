@@ -1,0 +1,186 @@
+#!/usr/bin/env python
+"""Benchmark SSR against its baselines on the same problems, models and seeds.
+
+Runs, with one pair of engines loaded once: the baseline (target alone),
+Parallel (N target paths), spec-reason (one path with step-level speculative
+decoding) and SSR (SPM + SSD on n paths); then the same SSR work again with
+``--max_concurrent_problems 1`` (the paper repository's loop) to measure what
+batching across problems buys.  Writes ``report.md``, ``report.json`` and
+``report.png`` to ``--out``.
+
+    python bench/run_bench.py --preset cpu-demo --levels 1,2 --limit 20 --out bench/results/cpu-demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ssr.config import RunConfig, add_run_args, config_from_args  # noqa: E402
+
+
+def pick_problems(cfg: RunConfig, levels: str | None, limit: int | None) -> list:
+    from ssr.datasets import load_problems, select_problems
+
+    if cfg.problem_id != "all" or not levels:
+        problems = select_problems(cfg.dataset_name, cfg.problem_id, cfg.data_dir)
+    else:
+        problems = load_problems(cfg.dataset_name, cfg.data_dir)
+    if levels:
+        wanted = {int(x) for x in levels.split(",")}
+        problems = [p for p in problems if p.meta.get("level") in wanted]
+    return problems[:limit] if limit else problems
+
+
+def method_configs(base: RunConfig, out: Path, n: int) -> dict[str, RunConfig]:
+    def make(method: str, **kw: Any) -> RunConfig:
+        return dataclasses.replace(base, method=method, output_dir=str(out / "runs"), **kw)
+
+    return {
+        "baseline": make("base"),
+        "parallel": make("parallel", num_paths=n, use_role_prompts=False, use_method_prompts=False),
+        "spec-reason": make("spec", num_paths=1, use_role_prompts=False),
+        "ssr": make("ssr", method_num=n, fast=0),
+    }
+
+
+def machine() -> dict[str, Any]:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
+    try:
+        import vllm
+
+        info["vllm"] = vllm.__version__
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo") as fh:
+            info["mem_gib"] = round(int(fh.readline().split()[1]) / 2**20, 1)
+        with open("/proc/cpuinfo") as fh:
+            info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), None)
+    except OSError:
+        pass
+    return info
+
+
+def prefix_cache_stats(folder: Path) -> dict[str, Any]:
+    """Target prefill per scoring pass vs the step it scores and the whole scoring prompt."""
+    from ssr.results import load_results
+
+    calls = prompt = cached = step_tokens = steps = 0
+    for rec in load_results(folder).records:
+        t = rec["usage"]["target"]
+        calls += t["scoring_calls"]
+        prompt += t["scoring_prompt_tokens"]
+        cached += t["scoring_cached_prompt_tokens"]
+        for p in rec["paths"]:
+            for s in p["steps"]:
+                steps += 1
+                step_tokens += s["draft_tokens"]
+    if not calls:
+        return {}
+    return {
+        "scoring_calls": calls,
+        "mean_scoring_prompt_tokens": prompt / calls,
+        "mean_uncached_prefill_tokens": (prompt - cached) / calls,
+        "mean_draft_step_tokens": step_tokens / max(steps, 1),
+        "cache_hit_fraction": cached / prompt if prompt else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_run_args(parser, RunConfig(dataset_name="math", problem_id="all", num_paths=3, method_num=3))
+    parser.add_argument("--levels", default=None, help="MATH-500 difficulty levels to keep, e.g. 1,2")
+    parser.add_argument("--limit", type=int, default=None, help="first N problems after filtering")
+    parser.add_argument("--throughput_limit", type=int, default=None, help="problems for the concurrency comparison (default: all)")
+    parser.add_argument("--out", default="bench/results/run")
+    args = parser.parse_args(argv)
+    cfg = config_from_args("ssr", parser, [a for a in (argv if argv is not None else sys.argv[1:])])
+    # the bench's own options are not part of RunConfig
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    problems = pick_problems(cfg, args.levels, args.limit)
+    if not problems:
+        print("error: no problems selected", file=sys.stderr)
+        return 2
+
+    from ssr.engines import build_engines
+    from ssr.evaluation import evaluate
+    from ssr.runner import run_dir, run_experiment
+
+    n = cfg.method_num
+    configs = method_configs(cfg, out, n)
+    t_load = time.perf_counter()
+    target, draft = build_engines(cfg, need_draft=True)
+    load_seconds = time.perf_counter() - t_load
+    engines = {"target": target, "draft": draft}
+    timings: dict[str, Any] = {}
+    try:
+        for name, c in configs.items():
+            eng = engines if c.method in ("spec", "ssr") else {"target": target, "draft": None}
+            print(f"[bench] {name}: {len(problems)} problems", flush=True)
+            rep = run_experiment(c, problems, eng)
+            timings[name] = {"seconds": rep.seconds, "written": len(rep.written), "skipped": rep.skipped, "engine_seconds": rep.engine_seconds}
+        # the same SSR work, one problem at a time
+        tp_problems = problems[: args.throughput_limit] if args.throughput_limit else problems
+        seq = dataclasses.replace(configs["ssr"], output_dir=str(out / "runs-sequential"), max_concurrent_problems=1)
+        bat = dataclasses.replace(configs["ssr"], output_dir=str(out / "runs-batched"))
+        throughput = {}
+        for name, c in (("sequential", seq), ("batched", bat)):
+            print(f"[bench] throughput {name}: {len(tp_problems)} problems", flush=True)
+            rep = run_experiment(dataclasses.replace(c, overwrite=True), tp_problems, engines)
+            throughput[name] = {
+                "problems": len(rep.written),
+                "seconds": rep.seconds,
+                "problems_per_hour": 3600 * len(rep.written) / rep.seconds if rep.seconds else None,
+                "engine_seconds": rep.engine_seconds,
+            }
+    finally:
+        target.close()
+        if draft is not None:
+            draft.close()
+
+    folders = {name: run_dir(c) for name, c in configs.items()}
+    payload, _ = evaluate([str(f) for f in folders.values()], ks=[1], baseline_dir=str(folders["baseline"]), alpha=None, context_len=None, data_dir=None, grader=None, warn=lambda m: print(f"[eval] {m}", file=sys.stderr))
+    ssr_engine = timings["ssr"]["engine_seconds"]
+    report = {
+        "command": "python " + " ".join(shlex.quote(a) for a in ([sys.argv[0]] + (argv if argv is not None else sys.argv[1:]))),
+        "machine": machine(),
+        "config": cfg.to_dict(),
+        "problems": [{"dataset": p.dataset, "id": p.id, "level": p.meta.get("level")} for p in problems],
+        "engine_load_seconds": load_seconds,
+        "methods": timings,
+        "evaluation": payload,
+        "throughput": throughput,
+        "ssr_phase_share": {k: v / timings["ssr"]["seconds"] for k, v in ssr_engine.items()},
+        "prefix_cache": prefix_cache_stats(folders["ssr"]),
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    from bench.report import write_markdown, write_plot
+
+    write_plot(report, out / "report.png")
+    (out / "report.md").write_text(write_markdown(report))
+    print((out / "report.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

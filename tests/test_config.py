@@ -1,0 +1,48 @@
+import argparse
+
+import pytest
+
+from ssr import presets
+from ssr.config import RunConfig, add_run_args, config_from_args, explicit_args
+
+
+def parser():
+    p = argparse.ArgumentParser()
+    add_run_args(p, RunConfig())
+    return p
+
+
+def test_paper_option_names_and_defaults():
+    cfg = config_from_args("ssr", parser(), ["--model_name", "M", "--repeat_id", "6", "--problem_id", "60-89"])
+    assert (cfg.target_model, cfg.repeat_id, cfg.problem_id) == ("M", 6, "60-89")
+    assert (cfg.score_threshold, cfg.token_budget, cfg.max_step_tokens, cfg.temperature, cfg.top_p) == (7.0, 8192, 512, 0.6, 0.95)
+
+
+def test_boolean_flags_accept_bare_and_valued_forms():
+    assert config_from_args("spec", parser(), ["--use_role_prompts"]).use_role_prompts is True
+    assert config_from_args("spec", parser(), ["--use_role_prompts", "0"]).use_role_prompts is False
+    with pytest.raises(SystemExit):
+        config_from_args("spec", parser(), ["--use_role_prompts", "maybe"])
+
+
+def test_explicit_args_sees_only_typed_options():
+    typed = explicit_args(parser(), ["--token_budget", "5", "--overwrite", "--model_name", "x"])
+    assert typed == {"token_budget", "overwrite", "target_model"}
+
+
+def test_preset_fills_untyped_options_only(monkeypatch):
+    monkeypatch.setattr(presets, "preset_overrides", lambda name, method: {"token_budget": 10, "target_model": "preset-model"})
+    cfg = config_from_args("ssr", parser(), ["--preset", "paper", "--token_budget", "99"])
+    assert cfg.token_budget == 99 and cfg.target_model == "preset-model"
+
+
+def test_paper_preset_matches_the_paper_setting():
+    o = presets.preset_overrides("paper", "ssr")
+    assert o["target_model"] == "Qwen/QwQ-32B" and o["draft_model"] == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+    assert (o["tensor_parallel_size"], o["token_budget"], o["repeat_id"]) == (4, 8192, 6)
+
+
+def test_unknown_preset_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        config_from_args("ssr", parser(), ["--preset", "nope"])
+    assert exc.value.code == 2 and "unknown preset" in capsys.readouterr().err
