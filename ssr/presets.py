@@ -47,9 +47,10 @@ def _cpu_demo() -> dict[str, Any]:
         "dtype": "float32",
         "enforce_eager": True,
         "max_model_len": 4096,
-        "kv_cache_gib": 2.0,
-        "token_budget": 640,
-        "max_step_tokens": 96,
+        # sized so a handful of problems finish in minutes on 2 cores (see bench/results/cpu-demo)
+        "kv_cache_gib": 1.0,
+        "token_budget": 256,
+        "max_step_tokens": 64,
         "num_paths": 3,
         "method_num": 3,
         "problem_id": "0-3",

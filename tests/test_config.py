@@ -46,3 +46,9 @@ def test_unknown_preset_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exc:
         config_from_args("ssr", parser(), ["--preset", "nope"])
     assert exc.value.code == 2 and "unknown preset" in capsys.readouterr().err
+
+
+def test_cpu_demo_preset_asks_for_the_setup_step_when_models_are_missing(monkeypatch, tmp_path):
+    monkeypatch.setenv("SSR_CACHE_DIR", str(tmp_path))
+    with pytest.raises(KeyError, match="setup_cpu_demo.py"):
+        presets.preset_overrides("cpu-demo", "ssr")
