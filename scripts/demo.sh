@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_cpu.sh
-python -m pip install -q -e .
+python -m pip install -q -e ".[demo]"
 export SSR_DATA_DIR="${SSR_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 python scripts/setup_cpu_demo.py
 OUT="${OUT:-results/demo}"
