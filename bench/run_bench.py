@@ -112,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="first N problems after filtering")
     parser.add_argument("--throughput_limit", type=int, default=None, help="problems for the concurrency comparison (default: all)")
     parser.add_argument("--out", default="bench/results/run")
+    argv = list(argv if argv is not None else sys.argv[1:])
     args = parser.parse_args(argv)
-    cfg = config_from_args("ssr", parser, [a for a in (argv if argv is not None else sys.argv[1:])])
-    # the bench's own options are not part of RunConfig
+    # the bench's own options (--levels, --limit, ...) are not RunConfig fields and are left out here
+    cfg = config_from_args("ssr", parser, argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     problems = pick_problems(cfg, args.levels, args.limit)
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     payload, _ = evaluate([str(f) for f in folders.values()], ks=[1], baseline_dir=str(folders["baseline"]), alpha=None, context_len=None, data_dir=None, grader=None, warn=lambda m: print(f"[eval] {m}", file=sys.stderr))
     ssr_engine = timings["ssr"]["engine_seconds"]
     report = {
-        "command": "python " + " ".join(shlex.quote(a) for a in ([sys.argv[0]] + (argv if argv is not None else sys.argv[1:]))),
+        "command": "python " + " ".join(shlex.quote(a) for a in ["bench/run_bench.py", *argv]),
         "machine": machine(),
         "config": cfg.to_dict(),
         "problems": [{"dataset": p.dataset, "id": p.id, "level": p.meta.get("level")} for p in problems],
