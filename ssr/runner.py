@@ -93,11 +93,10 @@ class RunReport:
 class Scheduler:
     """Serves the requests of many problem coroutines with batched engine calls."""
 
-    def __init__(self, cfg: RunConfig, engines: dict[str, Engine | None], runner: ProblemRunner, models_info: dict, on_done: Callable[[Job, ProblemOutcome], None]):
+    def __init__(self, cfg: RunConfig, engines: dict[str, Engine | None], runner: ProblemRunner, on_done: Callable[[Job, ProblemOutcome], None]):
         self.cfg = cfg
         self.engines = engines
         self.runner = runner
-        self.models_info = models_info
         self.on_done = on_done
         self.engine_seconds: dict[str, float] = {}
 
@@ -167,21 +166,20 @@ class Scheduler:
         waiting = deque(todo)
         active: list[Job] = []
         limit = max(1, self.cfg.max_concurrent_problems)
-        while waiting or active:
+
+        def refill() -> None:
             while waiting and len(active) < limit:
                 job = waiting.popleft()
                 self._start(job)
                 if job.pending is not None:
                     active.append(job)
+
+        while waiting or active:
+            refill()
             for model, kind in PHASES:
                 self.serve(active, model, kind)
-                active = [j for j in active if j.pending is not None]
-                # refill between phases so a freed slot is used in this round
-                while waiting and len(active) < limit:
-                    job = waiting.popleft()
-                    self._start(job)
-                    if job.pending is not None:
-                        active.append(job)
+                active[:] = [j for j in active if j.pending is not None]
+                refill()  # between phases, so a freed slot is used in this round
             if progress:
                 progress(len(active), sum(len(j.pending.prompts) for j in active if j.pending))
 
@@ -287,7 +285,7 @@ def run_experiment(
                 post["accept"] = f"{1 - counters['rewrites'] / counters['steps']:.2f}"
             bar.set_postfix(post, refresh=False)
 
-        sched = Scheduler(cfg, engines, runner, models_info, on_done)
+        sched = Scheduler(cfg, engines, runner, on_done)
         try:
             sched.run(todo, progress)
         finally:

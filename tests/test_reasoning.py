@@ -28,7 +28,7 @@ def solve(cfg: RunConfig, target: ScriptedEngine, draft: ScriptedEngine | None, 
     """Run one problem through the real scheduler and return its outcome."""
     done = {}
     runner = ProblemRunner(cfg, target.render(_user(".")), equal, extract)
-    sched = Scheduler(cfg, {"target": target, "draft": draft}, runner, {}, lambda job, out: done.setdefault("o", (job, out)))
+    sched = Scheduler(cfg, {"target": target, "draft": draft}, runner, lambda job, out: done.setdefault("o", (job, out)))
     from ssr.runner import Job
 
     sched.run([Job(Problem("math", 0, problem, "2", {}), 0, path=None)])  # type: ignore[arg-type]
