@@ -54,29 +54,30 @@ def group_answers(outcomes: Sequence[PathOutcome], equal: Equal) -> list[list[Pa
     return groups
 
 
-def _group_score(group: Sequence[PathOutcome]) -> float | None:
-    scores = [o.mean_score for o in group if o.mean_score is not None]
-    return sum(scores) / len(scores) if scores else None
-
-
 def _pick(groups: list[list[PathOutcome]], winner_reason: str) -> Decision:
+    """The paper's rule: a strict majority wins; on a tie, or when all answers differ, the single
+    path with the highest mean step score among all candidate paths decides (not only the tied
+    groups' paths: in a 2-2-1 split the lone path wins if its mean is the highest)."""
     votes = {g[0].answer: len(g) for g in groups}  # type: ignore[misc]
     top = max(len(g) for g in groups)
     tied = [g for g in groups if len(g) == top]
-    if len(tied) == 1:
+    if len(tied) == 1 and (top > 1 or len(groups) == 1):
         best, reason = tied[0], winner_reason
     else:
-        scored = [(s, g) for g in tied if (s := _group_score(g)) is not None]
+        scored = [o for g in groups for o in g if o.mean_score is not None]
         if scored:
-            # max() keeps the first of equal scores, i.e. the group seen first
-            best, reason = max(scored, key=lambda sg: sg[0])[1], "tie_break_score"
+            # max() keeps the first of equal scores, i.e. the earliest path
+            champion = max(scored, key=lambda o: o.mean_score)  # type: ignore[arg-type, return-value]
+            best = next(g for g in groups if champion in g)
+            reason = "tie_break_score"
         else:
             best, reason = tied[0], "tie_break_first"
     return Decision(best[0].answer, reason, votes, [o.index for o in best])  # type: ignore[arg-type]
 
 
 def majority_vote(outcomes: Sequence[PathOutcome], equal: Equal) -> Decision:
-    """Most frequent answer; ties go to the higher mean step score, then to the earlier path."""
+    """Most frequent answer; a tie (or all answers different) goes to the path with the highest mean
+    step score, then to the earliest path."""
     groups = group_answers(outcomes, equal)
     if not groups:
         return Decision(None, "no_answer")
@@ -89,7 +90,9 @@ def fast_decision(outcomes: Sequence[PathOutcome], mode: int, equal: Equal) -> D
     """Early stop: Fast-1 at the first finished path, Fast-2 once two finished paths agree.
 
     Returns None while the condition is not met.  Paths that finish in the
-    same round are considered together (a vote among them).
+    same round are considered together, with the rule of ``majority_vote``
+    (Fast-1: among the finished paths; Fast-2: among the paths of the agreeing
+    answers, so two pairs that agree in the same round go to the best mean score).
     """
     if mode not in (1, 2):
         return None

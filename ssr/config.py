@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -15,6 +17,12 @@ PAPER_TARGET = "Qwen/QwQ-32B"
 PAPER_DRAFT = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
 
 METHODS = ("base", "parallel", "spec", "ssr")
+
+# Runs a command written for the paper's models (e.g. the authors' README commands) on the models
+# of a preset instead, whatever the command says: SSR_SWAP_MODELS=tiny python spec_scale_reason.py ...
+# Everything a preset sets is replaced (models, engine settings, budgets), except what to run on.
+SWAP_MODELS_ENV = "SSR_SWAP_MODELS"
+KEPT_BY_SWAP = frozenset({"dataset_name", "problem_id", "repeat_id", "data_dir", "output_dir", "num_paths", "method_num", "max_concurrent_problems"})
 
 
 @dataclass
@@ -59,6 +67,11 @@ class RunConfig:
     # --- step-level speculative decoding
     score_threshold: float = 7.0
     score_method: str = "greedy"  # greedy | average
+    # continuation: the path's own prompt + step + a judging note (the reference's scoring);
+    # grader: a separate user message restating problem and steps (ablation)
+    score_prompt: str = "continuation"
+    # chat: each model's chat template; raw: plain text as the authors' code sends it
+    prompt_format: str = "chat"
     fast: int = 0  # 0 off, 1 first finished path, 2 two agreeing paths
     # --- running
     max_concurrent_problems: int = 16
@@ -97,7 +110,8 @@ def add_run_args(parser: argparse.ArgumentParser, defaults: RunConfig | None = N
     g.add_argument("--target_tokenizer", default=d.target_tokenizer, help="tokenizer (chat template) for the target; default: the model's own")
     g.add_argument("--draft_tokenizer", default=d.draft_tokenizer)
     g.add_argument("--tensor_parallel_size", type=int, default=d.tensor_parallel_size)
-    g.add_argument("--target_gpu_memory_utilization", type=float, default=d.target_gpu_memory_utilization)
+    g.add_argument("--target_gpu_memory_utilization", "--gpu_memory_utilization", dest="target_gpu_memory_utilization",
+                   type=float, default=d.target_gpu_memory_utilization, help="the target's share of GPU memory")
     g.add_argument("--draft_gpu_memory_utilization", type=float, default=d.draft_gpu_memory_utilization)
     g.add_argument("--max_model_len", type=int, default=d.max_model_len)
     g.add_argument("--dtype", default=d.dtype)
@@ -108,6 +122,9 @@ def add_run_args(parser: argparse.ArgumentParser, defaults: RunConfig | None = N
     g.add_argument("--api_key_env", default=d.api_key_env, help="environment variable holding the servers' API key")
     g.add_argument("--request_timeout", type=float, default=d.request_timeout)
     g.add_argument("--device", default=d.device, help="transformers backend: cpu or cuda")
+    g.add_argument("--prompt_format", default=d.prompt_format, choices=["chat", "raw"],
+                   help="chat: each model's chat template (default); raw: plain text with a <think> block, "
+                        "as the authors' code (no chat template)")
 
     g = parser.add_argument_group("sampling")
     g.add_argument("--temperature", type=float, default=d.temperature)
@@ -127,6 +144,9 @@ def add_run_args(parser: argparse.ArgumentParser, defaults: RunConfig | None = N
     g.add_argument("--score_threshold", type=float, default=d.score_threshold)
     g.add_argument("--score_method", default=d.score_method, choices=["greedy", "average"])
     g.add_argument("--fast", type=int, default=d.fast, choices=[0, 1, 2])
+    g.add_argument("--score_prompt", default=d.score_prompt, choices=["continuation", "grader"],
+                   help="continuation: the target reads the path itself + the step + a judging note (default); "
+                        "grader: a separate grading message (ablation)")
 
     g = parser.add_argument_group("running")
     g.add_argument("--max_concurrent_problems", type=int, default=d.max_concurrent_problems)
@@ -172,4 +192,16 @@ def config_from_args(
         for key, value in overrides.items():
             if key not in typed:
                 setattr(cfg, key, value)
+    swap = os.environ.get(SWAP_MODELS_ENV, "").strip()
+    if swap:
+        try:
+            overrides = presets.preset_overrides(swap, method)
+        except KeyError as exc:
+            parser.error(f"${SWAP_MODELS_ENV}: {exc.args[0]}")
+        for key, value in overrides.items():
+            if key not in KEPT_BY_SWAP:
+                setattr(cfg, key, value)
+        cfg.extra["swapped_models"] = swap
+        print(f"note: ${SWAP_MODELS_ENV}={swap}: models, engine settings and budgets come from the {swap!r} preset "
+              f"(target {cfg.target_model})", file=sys.stderr)
     return cfg

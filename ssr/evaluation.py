@@ -8,15 +8,17 @@ FLOPs definitions (spec_eval), all per dataset against the matching baseline
 run (method ``base`` in ``--baseline_dir``), on the problems both runs share:
 
 * ``N``     mean number of paths per record (``len(paths)``).
-* ``beta``  generated-length ratio per path::
+* ``beta``  the paper's length ratio T / T_base per path::
 
-      beta = mean_p[ mean over repeats of sum_paths(target_generated + draft_generated) / N_record ]
+      beta = mean_p[ mean over repeats of sum_paths(final path tokens) / N_record ]
              / mean_p[ same quantity of the baseline, i.e. its target tokens per path ]
 
-  where ``mean_p`` averages over problems. It is taken per *path* because
-  ``gamma_spec`` multiplies by ``N`` itself. Draft tokens of steps that the
-  target rejected are included (they were generated), strategy-selection
-  tokens are not (they belong to no path).
+  where ``mean_p`` averages over problems and a path's *final* tokens are
+  those of the path as it stands: accepted draft steps plus the target's
+  rewrites (the reference code's token statistics). Rejected drafts are not
+  in T (they are in the processed-token count below); strategy-selection
+  tokens belong to no path. It is taken per *path* because ``gamma_spec``
+  multiplies by ``N`` itself.
 * ``R``     rewrite rate pooled over the run: sum(stats.rewrites) / sum(stats.steps).
 * ``alpha`` ``--alpha`` if given, else ``flops.alpha_from_models`` on the
   records' ``models`` at ``context_len`` = ``--context_len`` or half the
@@ -224,12 +226,23 @@ def _path_tokens(path: dict[str, Any]) -> tuple[int, int]:
     return int(t.get("target_generated") or 0), int(t.get("draft_generated") or 0)
 
 
+def final_path_tokens(path: dict[str, Any]) -> int:
+    """Tokens of the path as it stands: accepted drafts + rewrites (speculative), else what the target wrote."""
+    t = path.get("tokens") or {}
+    if t.get("final") is not None:
+        return int(t["final"])
+    steps = path.get("steps") or []
+    if steps:  # records written before "final" was stored
+        return sum(int(s.get("draft_tokens") or 0) if s.get("accepted") else int(s.get("rewrite_tokens") or 0) for s in steps)
+    return sum(_path_tokens(path))
+
+
 def tokens_per_path(record: dict[str, Any]) -> float | None:
-    """Generated tokens (target + draft) per path of one record; see the module doc (beta)."""
+    """Final tokens per path of one record; see the module doc (beta)."""
     paths = record.get("paths") or []
     if not paths:
         return None
-    return sum(sum(_path_tokens(p)) for p in paths) / len(paths)
+    return sum(final_path_tokens(p) for p in paths) / len(paths)
 
 
 def generated_tokens(record: dict[str, Any], role: str) -> int:
@@ -541,9 +554,15 @@ def build_parser(spec: bool) -> argparse.ArgumentParser:
             else "Score result folders: pass@k, majority vote, G-Pass@k, latency, tokens, finish reasons."
         ),
     )
-    p.add_argument("--result_dir", nargs="+", required=True, metavar="DIR", help="folders of result JSON files (searched recursively)")
+    p.add_argument("--result_dir", "--results_dir", dest="result_dir", nargs="+", required=True, metavar="DIR",
+                   help="folders of result JSON files (searched recursively)")
+    p.add_argument("--dataset_name", default=None, help="score only this dataset's records (aime, math, live, ...)")
+    p.add_argument("--model_name", default=None,
+                   help="a label for the tables; a note is printed when the records' target model differs")
     if spec:
-        p.add_argument("--baseline_dir", required=True, metavar="DIR", help="folder of the target-alone baseline run (method base)")
+        p.add_argument("--baseline_dir", default=None, metavar="DIR",
+                       help="folder of the target-alone baseline run (method base); default: a base run of the same "
+                            "dataset and target found under the result folder's parent, if any")
         p.add_argument("--alpha", type=float, default=None, help="draft/target per-token cost ratio (default: from the records' model configurations)")
         p.add_argument("--context_len", type=int, default=None, help="context length for per-token FLOPs (default: half the baseline's mean tokens per path)")
     p.add_argument("--k", nargs="+", type=int, default=list(DEFAULT_KS), help="k values of pass@k (default: 1 3)")
@@ -557,6 +576,39 @@ def _warn(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr)
 
 
+def _model_key(name: Any) -> str:
+    """``Qwen/QwQ-32B``, ``QwQ-32b`` and ``/models/QwQ-32B/`` name the same model."""
+    return str(name or "").rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def record_target(record: dict[str, Any]) -> str | None:
+    return (record.get("config") or {}).get("target_model") or ((record.get("models") or {}).get("target") or {}).get("name")
+
+
+def find_baseline_dir(result_dirs: Sequence[str], dataset: str | None, targets: set[str]) -> Path | None:
+    """A base run of ``dataset`` with one of ``targets`` under the result folders' parents, or None.
+
+    Layout ``<output_dir>/base/<dataset>/<tag>/problem_*.json``; among matches the folder with the
+    most records wins. Only one record per folder is read to check the target.
+    """
+    best: tuple[int, Path] | None = None
+    keys = {_model_key(t) for t in targets}
+    for root in dict.fromkeys(Path(d).resolve().parent for d in result_dirs):
+        for folder in sorted(root.glob(f"**/base/{dataset or '*'}/*")):
+            files = sorted(folder.glob("problem_*_repeat_*.json"))
+            if not files:
+                continue
+            try:
+                first = json.loads(files[0].read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if first.get("method") != "base" or (keys and _model_key(record_target(first)) not in keys):
+                continue
+            if best is None or len(files) > best[0]:
+                best = (len(files), folder)
+    return best[1] if best else None
+
+
 def evaluate(
     result_dirs: Sequence[str],
     ks: Sequence[int] = DEFAULT_KS,
@@ -566,16 +618,48 @@ def evaluate(
     data_dir: str | None = None,
     grader: Grader | None = None,
     warn: Callable[[str], None] = _warn,
+    dataset_name: str | None = None,
+    model_name: str | None = None,
+    with_flops: bool | None = None,
+    find_baseline: bool = False,
 ) -> tuple[dict[str, Any], list[Run]]:
-    """Load, grade and summarise; returns the summary payload and the graded runs (for plots)."""
+    """Load, grade and summarise; returns the summary payload and the graded runs (for plots).
+
+    ``with_flops`` (default: when a baseline is given) adds the FLOPs block to every run;
+    ``find_baseline`` looks for a base run next to the result folders when none is given.
+    """
     ks = sorted(set(ks))
     if any(k < 1 for k in ks):
         raise EvalError(f"k must be >= 1, got {ks}")
     notes: list[str] = []
     # nested folders on the command line (results and results/ssr) must not count a file twice
     records = list({r["_path"]: r for d in result_dirs for r in load_folder(d, warn)}.values())
+    if dataset_name is not None:
+        found = sorted({str(r["dataset"]) for r in records})
+        records = [r for r in records if str(r["dataset"]) == dataset_name]
+        if not records:
+            raise EvalError(f"no records of dataset {dataset_name!r} in {', '.join(map(str, result_dirs))} (found: {', '.join(found)})")
+    if model_name is not None:
+        others = sorted({str(t) for r in records if _model_key(t := record_target(r)) != _model_key(model_name)})
+        if others:
+            notes.append(f"--model_name {model_name}: the records' target is {', '.join(others)}")
     runs = group_runs(records)
+    with_flops = bool(baseline_dir) if with_flops is None else with_flops
+    if baseline_dir is None and find_baseline:
+        spec_runs = [r for r in runs if r.method != "base"]
+        datasets = {r.dataset for r in spec_runs}
+        targets = {str(t) for r in spec_runs for rec in r.records if (t := record_target(rec))}
+        found_dir = find_baseline_dir(result_dirs, datasets.pop() if len(datasets) == 1 else None, targets)
+        if found_dir is not None:
+            baseline_dir = str(found_dir)
+            notes.append(f"baseline: using {found_dir} (a base run of the same dataset and target found beside the results; "
+                         "--baseline_dir chooses another)")
+    if with_flops and not baseline_dir and not any(r.method == "base" for r in runs):
+        notes.append("no baseline run: beta, gamma of spec/ssr runs and the processed-FLOPs ratio need --baseline_dir DIR "
+                     "(a base_test.py run of the same dataset and target)")
     base_runs = group_runs(load_folder(baseline_dir, warn)) if baseline_dir else []
+    if dataset_name is not None:
+        base_runs = [r for r in base_runs if r.dataset == dataset_name]
     golds = dataset_golds({r.dataset for r in runs + base_runs}, data_dir) if data_dir else None
     grader = grader or Grader()
     mismatched = grade_runs(runs + base_runs, grader, golds)
@@ -583,10 +667,10 @@ def evaluate(
         notes.append(f"{mismatched} records carried a gold answer different from the benchmark file; graded against the file")
     summaries = [summarize_run(r, ks, grader, notes) for r in runs]
     baselines: dict[str, Any] = {}
-    if baseline_dir:
+    if with_flops:
         for s, run in zip(summaries, runs):
-            base = pick_baseline(base_runs, run.dataset, notes if run.dataset not in baselines else [])
-            s["flops"] = flops_stats(run, base, alpha, context_len, notes)
+            base = pick_baseline(base_runs or runs, run.dataset, notes if run.dataset not in baselines else [])
+            s["flops"] = flops_stats(run, base, alpha, context_len, notes if base_runs or base else [])
             if base is not None and run.dataset not in baselines:
                 baselines[run.dataset] = {
                     **summarize_run(base, ks, grader, []),
@@ -600,6 +684,8 @@ def evaluate(
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "result_dirs": [str(d) for d in result_dirs],
         "baseline_dir": baseline_dir,
+        "dataset_name": dataset_name,
+        "model_name": model_name,
         "k": list(ks),
         "alpha_override": alpha,
         "runs": summaries,
@@ -619,6 +705,10 @@ def main(argv: Sequence[str] | None = None, spec: bool = False) -> int:
             alpha=getattr(args, "alpha", None),
             context_len=getattr(args, "context_len", None),
             data_dir=args.data_dir,
+            dataset_name=args.dataset_name,
+            model_name=args.model_name,
+            with_flops=spec,
+            find_baseline=spec,
         )
     except EvalError as exc:
         print(f"error: {exc}", file=sys.stderr)

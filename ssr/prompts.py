@@ -148,6 +148,39 @@ def scoring_message(problem: str, previous_steps: str, step: str) -> str:
 
 SCORE_PREFIX = "Score: "
 
+# --- scoring as a continuation of the path (the default; the reference code's way)
+# The target reads the path exactly as the draft continued it, then the proposed
+# step, then this note in the path's own voice (inside the thinking block of a
+# reasoning model, so the judge sees its own chain of thought), then the answer
+# prefix; its next token is the score. Kept short: every token here is prefilled
+# on every scoring pass and can never come from the cache.
+SCORE_SUFFIX = (
+    "\n\n(Check of the step just above, before going on: judge only whether it is factually correct and "
+    "follows logically from the steps before it, not its style, wording or usefulness. "
+    "Score from 0 = wrong to 9 = certainly correct.)\n"
+)
+SCORE_CONTINUATION_PREFIX = "Score of that step: "
+
+
+def scoring_continuation(step: str) -> str:
+    """What follows the path's own prompt in a scoring pass: the step, the judging note, the answer prefix."""
+    return step + SCORE_SUFFIX + SCORE_CONTINUATION_PREFIX
+
+
+SCORE_PROMPTS = ("continuation", "grader")
+
+# --- prompt formats
+# chat: every prompt goes through each model's own chat template (the default).
+# raw:  plain text as the authors' code sends it, no chat template: the user's
+#       text, then a thinking block holding the steps joined by blank lines.
+PROMPT_FORMATS = ("chat", "raw")
+RAW_THINK_OPEN = "\n<think>\n"
+
+
+def raw_prompt(user_text: str, assistant_text: str = "") -> str:
+    """The ``raw`` format: user text, an opened thinking block, and what the model wrote so far."""
+    return user_text + RAW_THINK_OPEN + assistant_text
+
 # Appended after a generation prompt that opens a thinking block, so that a
 # reasoning model answers the selection or scoring question at once instead of
 # thinking first (one forward pass, as the paper's scoring requires).
@@ -170,7 +203,9 @@ def all_prompts_text() -> dict[str, str]:
         "solve_role.txt": solve_message(problem, role="{role}"),
         "solve_method.txt": solve_message(problem, strategy=Strategy(-1, "{strategy}", "{hint}")),
         "select_strategies.txt": selection_message(problem, 3, strategy_pool(12)) + f"\n\n[assistant prefix] {SELECTION_PREFIX}",
-        "score_step.txt": scoring_message(problem, "{previous_steps}", "{step}") + f"\n\n[assistant prefix] {SCORE_PREFIX}",
+        "score_step.txt": "[the path's own prompt, token for token: the solve prompt and the steps so far]"
+        + scoring_continuation("{step}"),
+        "score_step_grader.txt": scoring_message(problem, "{previous_steps}", "{step}") + f"\n\n[assistant prefix] {SCORE_PREFIX}",
         "roles.txt": "\n".join(f"{i}. {r}" for i, r in enumerate(ROLES)),
         "strategies.txt": "\n".join(f"{s.code}. {s.name}: {s.hint}" for s in (UNKNOWN, *STRATEGIES))
         + "\n\nPool sizes: 6, 9 and 12 take the first strategies in this order; 15 adds 13-15.",

@@ -11,6 +11,15 @@ A speculative round of every path is: the draft proposes a step (text up to a
 blank line), the target scores it 0-9 in one forward pass, and the target
 rewrites the steps scoring below the threshold.  The rewrite request is
 yielded even when empty so that problems stay in phase and batch together.
+
+Scoring reads the path itself (``--score_prompt continuation``, the default and
+the reference code's way): the path's own prompt token for token, the proposed
+step, a short judging note, and an answer prefix whose next token is the
+score.  The draft's generation, the scoring pass and a rewrite all start with
+the same path prefix, so the target's prefix cache serves all of them.
+
+A path ends on a complete ``\boxed{...}`` in a step, on end of turn, on a
+repeated step or on the budget, never on the grader's textual fallbacks.
 """
 
 from __future__ import annotations
@@ -21,13 +30,16 @@ from typing import Any, Callable, Generator, Sequence
 
 from ssr.aggregation import Decision, PathOutcome, fast_decision, majority_vote, mean_step_score
 from ssr.config import RunConfig
-from ssr.engines.base import ChatPrompt, GenerationResult, Prompt, SamplingParams, ScoreResult
+from ssr.engines.base import ChatPrompt, Continuation, GenerationResult, Prompt, SamplingParams, ScoreResult
 from ssr.prompts import (
+    RAW_THINK_OPEN,
     SCORE_PREFIX,
     SELECTION_PREFIX,
     Strategy,
     answer_prefix,
+    raw_prompt,
     role_for_path,
+    scoring_continuation,
     scoring_message,
     selection_message,
     solve_message,
@@ -62,10 +74,18 @@ class Step:
     rewrite: str | None
     draft_tokens: int
     rewrite_tokens: int
+    # the scoring pass: prompt tokens in all, and how many the prefix cache served (None: not reported)
+    score_prompt_tokens: int = 0
+    score_cached_tokens: int | None = None
 
     @property
     def text(self) -> str:
         return self.draft if self.accepted else (self.rewrite or "")
+
+    @property
+    def final_tokens(self) -> int:
+        """Tokens this step adds to the final path (the draft's if accepted, else the rewrite's)."""
+        return self.draft_tokens if self.accepted else self.rewrite_tokens
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +96,8 @@ class Step:
             "rewrite": self.rewrite,
             "draft_tokens": self.draft_tokens,
             "rewrite_tokens": self.rewrite_tokens,
+            "score_prompt_tokens": self.score_prompt_tokens,
+            "score_cached_tokens": self.score_cached_tokens,
         }
 
 
@@ -94,12 +116,16 @@ class PathState:
     draft_generated: int = 0
     target_generated: int = 0
 
+    prompt_format: str = "chat"
+
     @property
     def active(self) -> bool:
         return self.finish_reason is None
 
-    def prompt(self) -> ChatPrompt:
-        """The path so far, continued under the model's chat template."""
+    def prompt(self) -> Prompt:
+        """The path so far, to be continued: under the model's chat template, or as raw text."""
+        if self.prompt_format == "raw":
+            return raw_prompt(self.user_message, self.text)
         return ChatPrompt.of(
             [{"role": "user", "content": self.user_message}, {"role": "assistant", "content": self.text}],
             continue_final=True,
@@ -122,7 +148,8 @@ class PathState:
             "finish_reason": self.finish_reason,
             "mean_score": self.mean_score(),
             "steps": [s.to_dict() for s in self.steps],
-            "tokens": {"draft_generated": self.draft_generated, "target_generated": self.target_generated},
+            # final: tokens of the path as it stands (accepted drafts + rewrites), the paper's T
+            "tokens": {"draft_generated": self.draft_generated, "target_generated": self.target_generated, "final": self.used_tokens},
         }
 
 
@@ -163,15 +190,19 @@ def apply_step(
     step: Step,
     result: GenerationResult,
     budget: int,
-    extract: Extract,
+    step_answer: Extract,
 ) -> None:
-    """Append an accepted or rewritten step to the path and decide whether the path ends."""
+    """Append an accepted or rewritten step to the path and decide whether the path ends.
+
+    ``step_answer`` must answer only for a complete ``\\boxed{...}`` (``grading.boxed_answer``):
+    "the final answer is 5, but wait" is a thought, not the end of a path.
+    """
     text = clean_step(path, step.text)
     previous = path.steps[-1].text if path.steps else None
     path.steps.append(step)
-    path.used_tokens += step.draft_tokens if step.accepted else step.rewrite_tokens
+    path.used_tokens += step.final_tokens
     path.text += text + (STEP_STOP if ended_by_stop_string(result) else "")
-    answer = extract(text)
+    answer = step_answer(text)
     if answer is not None:
         path.answer, path.finish_reason = answer, "answer"
     elif previous is not None and text.strip() == clean_step(path, previous).strip():
@@ -184,15 +215,16 @@ def apply_step(
 
 def make_paths(cfg: RunConfig, problem: str, n: int, strategies: Sequence[Strategy] | None) -> list[PathState]:
     paths = []
+    fmt = cfg.prompt_format
     for i in range(n):
         if strategies is not None:
             s = strategies[i]
-            paths.append(PathState(i, solve_message(problem, strategy=s), "method", strategy=s.name))
+            paths.append(PathState(i, solve_message(problem, strategy=s), "method", strategy=s.name, prompt_format=fmt))
         elif cfg.use_role_prompts:
             r = role_for_path(i)
-            paths.append(PathState(i, solve_message(problem, role=r), "role", role=r))
+            paths.append(PathState(i, solve_message(problem, role=r), "role", role=r, prompt_format=fmt))
         else:
-            paths.append(PathState(i, solve_message(problem)))
+            paths.append(PathState(i, solve_message(problem), prompt_format=fmt))
     return paths
 
 
@@ -208,28 +240,42 @@ class ProblemRunner:
         target_generation_prompt: str,
         equal: Equal,
         extract: Extract,
+        step_answer: Extract | None = None,
     ) -> None:
         self.cfg = cfg
         # the target's rendering of an empty assistant turn: tells whether it opens <think>
-        self.gen_prompt = target_generation_prompt
+        # (the raw format always opens one)
+        self.gen_prompt = RAW_THINK_OPEN if cfg.prompt_format == "raw" else target_generation_prompt
         self.equal = equal
-        self.extract = extract
+        self.extract = extract  # a finished text's answer (fallbacks allowed)
+        self.step_answer = step_answer or extract  # whether a step ends its path (boxed only)
 
     # --- building blocks -------------------------------------------------
     def _sampling(self, max_tokens: int, seed: int, stop: Sequence[str] = ()) -> SamplingParams:
         c = self.cfg
         return SamplingParams(temperature=c.temperature, top_p=c.top_p, max_tokens=max(1, max_tokens), stop=tuple(stop), seed=seed)
 
+    def answer_prompt(self, user_message: str, prefix: str) -> Prompt:
+        """A one-shot answer (SPM, grader-style scoring): the thinking block closed, then ``prefix``."""
+        assistant = answer_prefix(self.gen_prompt, prefix)
+        if self.cfg.prompt_format == "raw":
+            return raw_prompt(user_message, assistant)
+        return ChatPrompt.of(
+            [{"role": "user", "content": user_message}, {"role": "assistant", "content": assistant}],
+            continue_final=True,
+        )
+
+    def score_prompt(self, problem: str, path: PathState, step: str) -> Prompt:
+        if self.cfg.score_prompt == "grader":
+            return self.answer_prompt(scoring_message(problem, path.text, step), SCORE_PREFIX)
+        if self.cfg.score_prompt != "continuation":
+            raise ValueError(f"unknown score prompt {self.cfg.score_prompt!r} (continuation | grader)")
+        return Continuation(path.prompt(), scoring_continuation(step))
+
     def select(self, problem: str, key: tuple) -> Generator[Request, list, Selection]:
         c = self.cfg
         pool = strategy_pool(c.strategy_pool_size)
-        prompt = ChatPrompt.of(
-            [
-                {"role": "user", "content": selection_message(problem, c.method_num, pool)},
-                {"role": "assistant", "content": answer_prefix(self.gen_prompt, SELECTION_PREFIX)},
-            ],
-            continue_final=True,
-        )
+        prompt = self.answer_prompt(selection_message(problem, c.method_num, pool), SELECTION_PREFIX)
         # Greedy and short: SPM is a choice, not a solution.
         params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=24, stop=("\n",), seed=request_seed(c.seed, *key, "select"))
         (result,) = yield Request("target", "generate", "select", [prompt], [params], [-1])
@@ -271,16 +317,7 @@ class ProblemRunner:
                 for p in active
             ]
             drafts = yield Request("draft", "generate", "draft", [p.prompt() for p in active], params, idx)
-            score_prompts = [
-                ChatPrompt.of(
-                    [
-                        {"role": "user", "content": scoring_message(problem, p.text, d.text)},
-                        {"role": "assistant", "content": answer_prefix(self.gen_prompt, SCORE_PREFIX)},
-                    ],
-                    continue_final=True,
-                )
-                for p, d in zip(active, drafts)
-            ]
+            score_prompts = [self.score_prompt(problem, p, d.text) for p, d in zip(active, drafts)]
             scores = yield Request("target", "score", "score", score_prompts, [], idx)
             values = [step_score(s, c.score_method) for s in scores]
             rejected = [i for i, v in enumerate(values) if v < c.score_threshold]
@@ -294,10 +331,13 @@ class ProblemRunner:
             rewrite_of = dict(zip(rejected, rewrites))
             for i, (p, d, s, v) in enumerate(zip(active, drafts, scores, values)):
                 rw = rewrite_of.get(i)
-                step = Step(d.text, v, list(s.probs), rw is None, rw.text if rw else None, d.completion_tokens, rw.completion_tokens if rw else 0)
+                step = Step(
+                    d.text, v, list(s.probs), rw is None, rw.text if rw else None, d.completion_tokens,
+                    rw.completion_tokens if rw else 0, s.prompt_tokens, s.cached_prompt_tokens,
+                )
                 p.draft_generated += d.completion_tokens
                 p.target_generated += step.rewrite_tokens
-                apply_step(p, step, rw or d, c.token_budget, self.extract)
+                apply_step(p, step, rw or d, c.token_budget, self.step_answer)
             rnd += 1
             if c.fast:
                 decision = fast_decision([p.outcome() for p in paths], c.fast, self.equal)

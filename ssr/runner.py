@@ -46,6 +46,10 @@ def run_tag(cfg: RunConfig) -> str:
             parts += [f"pool{c.strategy_pool_size}", f"fast{c.fast}"]
         elif c.use_role_prompts:
             parts.append("role")
+        if c.score_prompt != "continuation":
+            parts.append(f"score-{c.score_prompt}")
+    if c.prompt_format != "chat":
+        parts.append(c.prompt_format)
     return "_".join(parts)
 
 
@@ -243,6 +247,7 @@ def run_experiment(
     from ssr import grading
 
     equal = equal or grading.is_equivalent
+    step_answer = grading.boxed_answer if extract is None else extract
     extract = extract or grading.extract_answer
     t0 = time.perf_counter()
     todo, skipped = plan_jobs(cfg, problems)
@@ -261,7 +266,7 @@ def run_experiment(
         assert target is not None
         models_info = {name: (dataclasses.asdict(e.info()) if e is not None else None) for name, e in engines.items()}
         gen_prompt = target.render(ChatPrompt.of([{"role": "user", "content": "."}]))
-        runner = ProblemRunner(cfg, gen_prompt, equal, extract)
+        runner = ProblemRunner(cfg, gen_prompt, equal, extract, step_answer)
         written: list[Path] = []
         counters = {"steps": 0, "rewrites": 0, "tokens": 0}
         bar = _progress_bar(cfg, total, skipped)

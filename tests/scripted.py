@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 
 from ssr.engines.base import (
     ChatPrompt,
+    Continuation,
     Engine,
     GenerationResult,
     ModelInfo,
@@ -62,6 +63,8 @@ class ScriptedEngine(Engine):
     def render(self, prompt: Prompt) -> str:
         if isinstance(prompt, str):
             return prompt
+        if isinstance(prompt, Continuation):
+            return self.render(prompt.prompt) + prompt.text
         msgs = list(prompt.messages)
         tail = ""
         if prompt.continue_final:

@@ -62,3 +62,43 @@ def test_unfinished_path_answers_do_not_trigger_fast_modes():
     # a path cut by the budget may carry no answer; one stopped early never counts as finished
     outs = [PathOutcome(0, "3", 8, finished=False), PathOutcome(1, "3", 8, finished=False)]
     assert fast_decision(outs, 2, eq) is None
+
+
+def test_two_two_one_split_goes_to_the_single_best_scored_path_as_in_the_paper():
+    # the paper: on a tie, the path with the highest mean step score over all finished paths decides,
+    # so the lone path "3" (mean 8.9) beats both tied pairs
+    outs = [
+        PathOutcome(0, "1", 7.0), PathOutcome(1, "1", 7.5),
+        PathOutcome(2, "2", 8.0), PathOutcome(3, "2", 6.0),
+        PathOutcome(4, "3", 8.9),
+    ]
+    d = majority_vote(outs, eq)
+    assert (d.answer, d.reason, d.paths) == ("3", "tie_break_score", [4])
+    assert d.votes == {"1": 2, "2": 2, "3": 1}
+
+
+def test_all_answers_different_go_to_the_best_mean_score():
+    outs = [PathOutcome(0, "1", 6.0), PathOutcome(1, "2", 8.0), PathOutcome(2, "3", 7.0)]
+    d = majority_vote(outs, eq)
+    assert (d.answer, d.reason) == ("2", "tie_break_score")
+
+
+def test_a_lone_answer_among_unanswered_paths_is_taken_without_a_tie_break():
+    d = majority_vote([PathOutcome(0, None, 9.0), PathOutcome(1, "4", 5.0), PathOutcome(2, None, 8.0)], eq)
+    assert (d.answer, d.reason) == ("4", "majority")
+
+
+def test_fast1_paths_finishing_together_use_the_same_rule():
+    outs = [PathOutcome(0, "1", 6.0, True), PathOutcome(1, "2", 8.0, True), PathOutcome(2, None, 9.0, False)]
+    d = fast_decision(outs, 1, eq)
+    assert (d.answer, d.reason) == ("2", "tie_break_score")
+
+
+def test_fast2_two_agreeing_pairs_at_once_go_to_the_best_scored_path():
+    outs = [
+        PathOutcome(0, "1", 7.0, True), PathOutcome(1, "1", 7.0, True),
+        PathOutcome(2, "2", 6.0, True), PathOutcome(3, "2", 8.5, True),
+        PathOutcome(4, "3", 9.0, True),  # not part of an agreement: Fast-2 decides among agreeing answers
+    ]
+    d = fast_decision(outs, 2, eq)
+    assert (d.answer, d.reason, d.paths) == ("2", "tie_break_score", [2, 3])

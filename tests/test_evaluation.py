@@ -34,7 +34,7 @@ def make_path(answer, index=0, target=0, draft=0, finish="answer", steps=(), str
         "mean_score": None,
         "steps": [
             {"draft": "step", "score": score, "score_probs": [0.1] * 10, "accepted": score >= 7, "rewrite": None if score >= 7 else "fixed",
-             "draft_tokens": 10, "rewrite_tokens": 0 if score >= 7 else 10}
+             "draft_tokens": 10, "rewrite_tokens": 0 if score >= 7 else 15}
             for score in steps
         ],
         "tokens": {"draft_generated": draft, "target_generated": target},
@@ -175,10 +175,12 @@ def test_spec_flops_and_truncated_file(tmp_path, grader):
     assert s["pass@3"] == pytest.approx(1.0)
     f = s["flops"]
     assert f["N"] == 3
-    assert f["beta"] == pytest.approx(120 / 100)  # (20 target + 100 draft) per path vs 100
+    # the paper's beta: tokens of the final path (3 accepted drafts of 10 + 2 rewrites of 15) per path vs 100;
+    # the two rejected drafts (20 tokens) were generated but are not in T
+    assert f["beta"] == pytest.approx(60 / 100)
     assert f["R"] == pytest.approx(0.2)
     assert f["alpha"] == 0.05 and f["alpha_source"] == "--alpha"
-    assert f["gamma"] == pytest.approx(3 * 1.2 * (0.2 + 0.8 * 0.05))
+    assert f["gamma"] == pytest.approx(3 * 0.6 * (0.2 + 0.8 * 0.05))
     # processed: baseline 150 target tokens * 2000; ssr (100+60+100) * 2000 + (100+300) * 200
     assert f["processed_flops_ratio"] == pytest.approx((260 * 2000 + 400 * 200) / (150 * 2000))
     assert s["rewrite_rate"] == pytest.approx(0.2)
@@ -323,7 +325,7 @@ def test_spec_eval_script(tmp_path):
     assert "problem_1_repeat_3.json" in proc.stderr  # the truncated file, by name
     assert "gamma" in proc.stdout and "ssr/threshold7" in proc.stdout
     s = json.loads((out / "summary.json").read_text())["runs"][0]
-    assert s["flops"]["gamma"] == pytest.approx(0.864)
+    assert s["flops"]["gamma"] == pytest.approx(3 * 0.6 * (0.2 + 0.8 * 0.05))  # 0.432
     assert s["pass@1"] == pytest.approx(2 / 3)
     for png in ("accuracy_vs_flops_math.png", "step_scores_math_ssr_threshold7.png", "strategies_math_ssr_threshold7.png"):
         assert (out / png).stat().st_size > 0, png
@@ -374,3 +376,11 @@ def test_bad_data_dir_is_an_eval_error(tmp_path, grader, monkeypatch):
     build_base(tmp_path)
     with pytest.raises(E.EvalError, match="--data_dir"):
         E.evaluate([str(tmp_path)], data_dir=str(tmp_path / "nothing"), grader=grader, warn=lambda m: None)
+
+
+def test_beta_uses_the_stored_final_tokens_and_excludes_rejected_drafts():
+    path = make_path("1", target=30, draft=50, steps=[8, 3])
+    assert E.final_path_tokens(path) == 10 + 15  # from the steps: accepted draft + rewrite
+    path["tokens"]["final"] = 24
+    assert E.final_path_tokens(path) == 24  # the loop's own count wins when stored
+    assert E.final_path_tokens(make_path("1", target=70)) == 70  # no steps: what the target wrote

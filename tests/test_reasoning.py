@@ -6,9 +6,11 @@ import re
 
 import pytest
 
-from scripted import ScriptedEngine, chat_user_text, hashed_steps
+from scripted import ScriptedEngine, hashed_steps
 from ssr.config import RunConfig
 from ssr.datasets import Problem
+from ssr.engines.base import Continuation
+from ssr.prompts import RAW_THINK_OPEN, SCORE_CONTINUATION_PREFIX, SCORE_SUFFIX
 from ssr.reasoning import STEP_STOP, ProblemRunner
 from ssr.runner import Scheduler
 
@@ -89,7 +91,7 @@ def test_rewrite_continues_from_the_same_prefix_as_the_draft():
     target = ScriptedEngine(target_writes(), const_score(0))
     solve(cfg(token_budget=8), target, draft)
     # every target prompt that is not a scoring prompt equals a prompt the draft saw
-    rewrites = [s for s in target.seen if "grading one step" not in s]
+    rewrites = [s for s in target.seen if SCORE_SUFFIX not in s]
     assert rewrites and all(r in draft.seen for r in rewrites)
 
 
@@ -204,7 +206,7 @@ def test_pool_size_ablation_rejects_codes_outside_the_pool():
 
 def test_all_paths_of_a_round_share_one_call_per_phase():
     draft = ScriptedEngine(hashed_steps(answer_after=3))
-    target = ScriptedEngine(target_writes(), lambda prompt: 9 if "Step 0" in chat_user_text(prompt) else 3)
+    target = ScriptedEngine(target_writes(), lambda prompt: 9 if "Step 0" in prompt.rsplit(SCORE_SUFFIX, 1)[0][-40:] else 3)
     solve(cfg(num_paths=4, use_role_prompts=True), target, draft)
     assert draft.calls[0] == ("generate", 4)
     assert target.calls[0] == ("score", 4)
@@ -223,3 +225,80 @@ def test_budget_cut_generation_is_recorded_as_budget():
     target = ScriptedEngine(lambda p, sp: ("a " * 50, "stop", None))
     out = solve(cfg(method="base", token_budget=10), target, None)
     assert out.paths[0].finish_reason == "budget" and out.paths[0].used_tokens == 10
+
+
+class Recording(ScriptedEngine):
+    """Keeps the prompt objects of scoring calls, not only their renderings."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.score_prompts = []
+
+    def score_digits(self, prompts):
+        self.score_prompts += list(prompts)
+        return super().score_digits(prompts)
+
+
+def test_scoring_continues_the_path_the_draft_was_given():
+    draft = ScriptedEngine(hashed_steps(answer_after=3))
+    target = Recording(target_writes(), const_score(8))
+    out = solve(cfg(num_paths=2, use_role_prompts=True), target, draft)
+    assert len(target.score_prompts) == sum(len(p.steps) for p in out.paths) == 8
+    for prompt in target.score_prompts:
+        # the path's own prompt, then the step, the judging note and the answer prefix
+        assert isinstance(prompt, Continuation)
+        assert draft.render(prompt.prompt) in draft.seen
+        assert prompt.text.endswith(SCORE_SUFFIX + SCORE_CONTINUATION_PREFIX)
+    rendered = target.render(target.score_prompts[-1])
+    assert "You are grading" not in rendered and "Suggested approach" not in rendered
+    assert rendered.startswith(draft.seen[-1])  # the last draft request of that path, token for token
+    first = target.render(target.score_prompts[0])
+    assert first.split(SCORE_SUFFIX)[0].endswith(out.paths[0].steps[0].draft)
+
+
+def test_grader_scoring_prompt_is_kept_for_ablation():
+    draft = ScriptedEngine(hashed_steps(answer_after=2))
+    target = Recording(target_writes(), const_score(8))
+    solve(cfg(score_prompt="grader"), target, draft)
+    rendered = [target.render(p) for p in target.score_prompts]
+    assert rendered and all("You are grading one step" in r and SCORE_SUFFIX not in r for r in rendered)
+
+
+def test_steps_record_the_scoring_pass_prompt_and_cache_tokens():
+    draft = ScriptedEngine(hashed_steps(answer_after=2))
+    target = Recording(target_writes(), const_score(3))
+    p = solve(cfg(), target, draft).paths[0]
+    for step, prompt in zip(p.steps, target.score_prompts):
+        assert step.score_prompt_tokens == target.count_tokens(target.render(prompt)) > 0
+        assert step.score_cached_tokens == 0  # what the scripted engine reports
+        d = step.to_dict()
+        assert d["score_prompt_tokens"] == step.score_prompt_tokens and "score_cached_tokens" in d
+
+
+def test_final_tokens_count_accepted_drafts_and_rewrites_only():
+    draft = ScriptedEngine(lambda p, sp: ("a b c d" if "Target" not in p else "x \\boxed{2}", "stop", "\n\n"))
+    target = ScriptedEngine(target_writes("Target one two"), const_score(2))
+    p = solve(cfg(), target, draft).paths[0]
+    assert [s.accepted for s in p.steps] == [False, False]
+    # both drafts were rejected: the path holds only the target's 3 + 3 tokens (the draft wrote 4 + 2)
+    assert p.used_tokens == 6 and p.to_dict()["tokens"] == {"draft_generated": 6, "target_generated": 6, "final": 6}
+
+
+def test_raw_prompt_format_sends_plain_text_to_every_call():
+    def target_gen(prompt, params):
+        if "numbered list of solution strategies" in prompt:
+            return " 5, 2", "stop", "\n"
+        return "t", "stop", "\n\n"
+
+    draft = ScriptedEngine(hashed_steps(answer_after=2))
+    target = Recording(target_gen, const_score(4))
+    out = solve(cfg(method="ssr", method_num=2, prompt_format="raw"), target, draft)
+    user = out.paths[0].user_message
+    seen = draft.seen + target.seen
+    assert seen and not any("<user>" in s or "<assistant>" in s for s in seen)  # no chat template anywhere
+    assert any(s.startswith(user + RAW_THINK_OPEN) for s in draft.seen)
+    spm = next(s for s in target.seen if "numbered list of solution strategies" in s)
+    assert spm.endswith(RAW_THINK_OPEN + "\n</think>\n\nStrategies:")  # thinking closed, answer at once
+    for prompt in target.score_prompts:
+        assert isinstance(prompt.prompt, str) and prompt.prompt.startswith("Suggested approach:")
+        assert draft.render(prompt.prompt) in draft.seen

@@ -31,7 +31,22 @@ class ChatPrompt:
         return ChatPrompt(tuple(dict(m) for m in messages), continue_final)
 
 
-Prompt = Union[str, ChatPrompt]
+@dataclass(frozen=True)
+class Continuation:
+    """``prompt`` followed by ``text``, tokenized apart and joined as token ids.
+
+    The ids an engine feeds the model are the ids of ``prompt`` (exactly what a
+    request for ``prompt`` alone would get) followed by the ids of ``text``.
+    Scoring a step this way reads the path token for token as its draft step
+    was generated from it, so the target's prefix cache of the path serves the
+    scoring pass; re-tokenizing the joined text could shift a token at the seam.
+    """
+
+    prompt: "str | ChatPrompt"
+    text: str
+
+
+Prompt = Union[str, ChatPrompt, Continuation]
 
 
 @dataclass(frozen=True)

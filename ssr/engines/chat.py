@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import dataclasses
 
-from ssr.engines.base import ChatPrompt, EngineError, ModelInfo, Prompt, SamplingParams, per_prompt_params
+from ssr.engines.base import ChatPrompt, Continuation, EngineError, ModelInfo, Prompt, SamplingParams, per_prompt_params
 
 DIGITS = tuple(str(d) for d in range(10))
 
@@ -102,12 +102,21 @@ def render_prompt(tokenizer: Any, prompt: Prompt) -> str:
         return prompt
     if isinstance(prompt, ChatPrompt):
         return render_chat(tokenizer, prompt)
-    raise TypeError(f"a prompt is a str or a ChatPrompt, got {type(prompt).__name__}")
+    if isinstance(prompt, Continuation):
+        return render_prompt(tokenizer, prompt.prompt) + prompt.text
+    raise TypeError(f"a prompt is a str, a ChatPrompt or a Continuation, got {type(prompt).__name__}")
 
 
 def encode(tokenizer: Any, text: str) -> list[int]:
     """The token ids an engine feeds the model for ``text`` (no special tokens added)."""
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def prompt_token_ids(tokenizer: Any, prompt: Prompt) -> list[int]:
+    """The ids fed to the model for ``prompt``: its rendering encoded, a ``Continuation`` piece by piece."""
+    if isinstance(prompt, Continuation):
+        return prompt_token_ids(tokenizer, prompt.prompt) + (encode(tokenizer, prompt.text) if prompt.text else [])
+    return encode(tokenizer, render_prompt(tokenizer, prompt))
 
 
 def digit_token_ids(tokenizer: Any) -> list[int]:

@@ -36,6 +36,7 @@ from ssr.engines.chat import (
     encode,
     load_tokenizer,
     model_info_from_config,
+    prompt_token_ids,
     render_prompt,
     request_params,
     truncate_at_stop,
@@ -111,7 +112,7 @@ class HFEngine(Engine):
     def _encode_prompts(self, prompts: Sequence[Prompt]) -> list[list[int]]:
         out = []
         for p in prompts:
-            ids = encode(self.tokenizer, self.render(p))
+            ids = prompt_token_ids(self.tokenizer, p)
             if not ids:
                 raise EngineError("empty prompt: the transformers engine needs at least one prompt token")
             check_prompt_length(len(ids), self.max_model_len, self.model_name)

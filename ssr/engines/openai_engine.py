@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 from ssr.engines.base import (
+    Continuation,
     Engine,
     EngineError,
     GenerationResult,
@@ -52,6 +53,7 @@ from ssr.engines.chat import (
     looks_like_path,
     model_info_from_config,
     normalise_digit_logprobs,
+    prompt_token_ids,
     render_prompt,
     request_params,
     truncate_at_stop,
@@ -201,12 +203,23 @@ class OpenAIEngine(Engine):
     def count_tokens(self, text: str) -> int:
         return len(encode(self.tokenizer, text))
 
-    def _texts(self, prompts: Sequence[Prompt]) -> list[str]:
-        texts = [self.render(p) for p in prompts]
+    def _texts(self, prompts: Sequence[Prompt]) -> list[str | list[int]]:
+        """What goes into each request's ``prompt`` field: the rendered text, or token ids.
+
+        A ``Continuation`` is sent as token ids (the completions API takes a list
+        of ints), so the server sees its two pieces tokenized apart, as the
+        in-process engines do; anything else is sent as text.
+        """
+        texts: list[str | list[int]] = [
+            prompt_token_ids(self.tokenizer, p) if isinstance(p, Continuation) else self.render(p) for p in prompts
+        ]
         if self.max_model_len is not None:
             for t in texts:
-                check_prompt_length(self.count_tokens(t), self.max_model_len, f"{self.model} at {self.base_url}")
+                check_prompt_length(self._n_tokens(t), self.max_model_len, f"{self.model} at {self.base_url}")
         return texts
+
+    def _n_tokens(self, prompt: str | list[int]) -> int:
+        return len(prompt) if isinstance(prompt, list) else self.count_tokens(prompt)
 
     def _map(self, fn: Any, items: list[Any]) -> list[Any]:
         if len(items) == 1:
@@ -222,7 +235,7 @@ class OpenAIEngine(Engine):
         self._check_server()
         texts = self._texts(prompts)
 
-        def one(args: tuple[str, SamplingParams]) -> GenerationResult:
+        def one(args: tuple[str | list[int], SamplingParams]) -> GenerationResult:
             text, p = args
             body: dict[str, Any] = {
                 "model": self.model,
@@ -247,7 +260,7 @@ class OpenAIEngine(Engine):
             r.seconds = seconds
         return results
 
-    def _parse_completion(self, data: dict[str, Any], prompt_text: str, p: SamplingParams) -> GenerationResult:
+    def _parse_completion(self, data: dict[str, Any], prompt_text: str | list[int], p: SamplingParams) -> GenerationResult:
         try:
             choice = data["choices"][0]
         except (KeyError, IndexError, TypeError) as exc:
@@ -264,13 +277,13 @@ class OpenAIEngine(Engine):
         return GenerationResult(
             text=text,
             finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-            prompt_tokens=int(prompt_tokens) if prompt_tokens is not None else self.count_tokens(prompt_text),
+            prompt_tokens=int(prompt_tokens) if prompt_tokens is not None else self._n_tokens(prompt_text),
             completion_tokens=int(completion_tokens) if completion_tokens is not None else self.count_tokens(text),
             cached_prompt_tokens=int(cached) if cached is not None else None,
             stop_reason=stop_reason,
         )
 
-    def _score_body(self, text: str) -> dict[str, Any]:
+    def _score_body(self, text: str | list[int]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "prompt": text, "max_tokens": 1, "temperature": 0.0, "logprobs": 10}
         if self._send_vllm_extras:
             body.update(
@@ -300,7 +313,7 @@ class OpenAIEngine(Engine):
         self._check_server()
         texts = self._texts(prompts)
 
-        def one(text: str) -> ScoreResult:
+        def one(text: str | list[int]) -> ScoreResult:
             try:
                 data = self._call("POST", "/completions", self._score_body(text))
             except _HTTPError as exc:
@@ -323,7 +336,7 @@ class OpenAIEngine(Engine):
             pt = usage.get("prompt_tokens")
             return ScoreResult(
                 probs=normalise_digit_logprobs(lps),
-                prompt_tokens=int(pt) if pt is not None else self.count_tokens(text),
+                prompt_tokens=int(pt) if pt is not None else self._n_tokens(text),
                 cached_prompt_tokens=int(cached) if cached is not None else None,
             )
 

@@ -41,6 +41,7 @@ from ssr.engines.chat import (
     load_tokenizer,
     model_info_from_config,
     normalise_digit_logprobs,
+    prompt_token_ids,
     render_prompt,
     request_params,
 )
@@ -155,7 +156,7 @@ class VLLMEngine(Engine):
     def _token_prompts(self, prompts: Sequence[Prompt]) -> list[Any]:
         out = []
         for p in prompts:
-            ids = encode(self.tokenizer, self.render(p))
+            ids = prompt_token_ids(self.tokenizer, p)
             check_prompt_length(len(ids), self.max_model_len, self.model)
             out.append(self._TokensPrompt(prompt_token_ids=ids))
         return out
