@@ -2,9 +2,12 @@
 
 Public API
 ----------
+``boxed_answer(text)``
+    The answer a reasoning step commits to: its complete ``\\boxed{}``/``\\fbox{}`` boxes (several
+    joined as ``"2, -3"``), else ``None``. No fallbacks: this decides whether a step ends a path.
 ``extract_answer(text)``
-    The final answer of a generated solution: the last ``\\boxed{}``/``\\fbox{}``, else the last
-    "final answer is X" / "Answer: X", else ``None``.
+    The final answer of a finished solution: the distinct boxes of the last paragraph that has a
+    box, else the last "final answer is X" / "Answer: X", else ``None``.
 ``normalize_answer(s)``
     A canonical string for an answer; equal strings mean equal answers (used to group votes).
 ``is_equivalent(pred, gold, timeout=5.0)``
@@ -16,8 +19,10 @@ How ``is_equivalent`` decides, cheapest first:
 2. answers whose meaning is a string, not a number (choice letters, words, base-``b`` numerals),
    are compared as strings and never reach sympy;
 3. plain numbers and simple fractions are compared exactly with ``fractions.Fraction``;
-4. everything else goes to ``math-verify`` (sympy) in a separate worker process, with a hard
-   wall-clock limit: on timeout the worker is killed and the verdict is ``False``.
+4. unordered lists (``2, -3``) are compared part by part, as sets (steps 1-3, then 5, per part);
+5. everything else goes to ``math-verify`` (sympy) in a separate worker process, with a hard
+   wall-clock limit: on timeout the worker is killed and the verdict is ``False``. Two equations
+   are sent as written (``2x - y + 3 = 0`` against ``y = 2x + 3``), other answers without ``y =``.
 
 The worker is a plain ``python`` subprocess that loads this file by path and talks JSON lines over
 its stdin/stdout. Unlike ``multiprocessing`` it does not re-import the caller's ``__main__`` (so
@@ -40,7 +45,7 @@ import time
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["extract_answer", "normalize_answer", "is_equivalent", "answers_match", "DEFAULT_TIMEOUT"]
+__all__ = ["boxed_answer", "extract_answer", "normalize_answer", "is_equivalent", "answers_match", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -67,32 +72,77 @@ _BARE_BOX_ARG = re.compile(r"\s*([^\s$]+)")
 _FINAL_ANSWER = re.compile(r"final\s+answer\s+is\s*:?", re.IGNORECASE)
 _ANSWER_COLON = re.compile(r"answer\s*\**\s*[:：]", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_MATH_SPAN = re.compile(r"\$\$?([^$]+)\$\$?|\\\((.+?)\\\)", re.DOTALL)
+# A word of prose: two or more letters, not the name of a LaTeX command.
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_NUMBER = re.compile(r"(?<![\w.])[+-]?\d+(?:,\d{3})*(?:\.\d+)?(?![\w])")
 
 
-def _boxed_contents(text: str) -> list[tuple[int, str]]:
-    """All complete ``\\boxed``/``\\fbox`` arguments as ``(start, content)``, in one linear pass.
+def _boxed_contents(text: str) -> list[tuple[int, str, bool]]:
+    """All complete ``\\boxed``/``\\fbox`` arguments as ``(start, content, holds_a_box)``, in one pass.
 
-    A single scan with an explicit stack (instead of ``rfind`` plus a brace walk per box) keeps
-    the cost linear even for thousands of nested or unclosed boxes.
+    ``start`` is where the content begins (for ``\\boxed 5``: where the command begins); the list
+    is in order of closing. ``holds_a_box`` marks a box whose content has a complete box inside
+    (``\\boxed{\\boxed{5}}``). A single scan with an explicit stack (instead of ``rfind`` plus a
+    brace walk per box) keeps the cost linear even for thousands of nested or unclosed boxes.
     """
-    found: list[tuple[int, str]] = []
-    stack: list[int | None] = []  # for each open brace: where its box content starts, or None
+    found: list[tuple[int, str, bool]] = []
+    # For each open brace: [where its box content starts, or None for a plain group; whether a
+    # complete box was closed inside it].
+    stack: list[list[Any]] = []
     for m in _BOX_TOKEN.finditer(text):
         tok = m.group(0)
         if tok.startswith(("\\boxed", "\\fbox")):
             if m.group(1) is not None:
-                stack.append(m.end())
+                stack.append([m.end(), False])
             else:  # `\boxed 5`: the argument is the next token
                 arg = _BARE_BOX_ARG.match(text, m.end())
                 if arg:
-                    found.append((m.start(), arg.group(1).rstrip(".,;")))
+                    found.append((m.start(), arg.group(1).rstrip(".,;"), False))
+                    if stack:
+                        stack[-1][1] = True
         elif tok == "{":
-            stack.append(None)
+            stack.append([None, False])
         elif tok == "}" and stack:
-            start = stack.pop()
+            start, inner = stack.pop()
             if start is not None:
-                found.append((start, text[start : m.start()]))
+                found.append((start, text[start : m.start()], inner))
+            if stack and (inner or start is not None):
+                stack[-1][1] = True
     return found
+
+
+def _answer_boxes(text: str) -> list[tuple[int, str]]:
+    """The boxes that state an answer, as ``(start, stripped content)`` in text order.
+
+    Empty boxes are skipped, and of nested boxes only the innermost counts.
+    """
+    boxes = [(start, content.strip()) for start, content, holds_a_box in _boxed_contents(text) if not holds_a_box]
+    return sorted(b for b in boxes if b[1])
+
+
+def _join_distinct(contents: list[str]) -> str:
+    """``["2", "-3", "2"]`` -> ``"2, -3"``: the parts in order, a part written twice once."""
+    seen: dict[str, str] = {}
+    for content in contents:
+        seen.setdefault(re.sub(r"\s+", "", content), content)
+    return ", ".join(seen.values())
+
+
+def boxed_answer(text: str | None) -> str | None:
+    """The answer a reasoning step commits to, or ``None`` when it does not box one.
+
+    Only a complete ``\\boxed{...}``/``\\fbox{...}`` counts: "the final answer is 5, but wait"
+    or "Answer: 12?" is a thought, and a box left unclosed (``\\boxed{12``) is not an answer yet.
+    Several boxes are one answer with several parts (``x=\\boxed{2}`` and ``x=\\boxed{-3}``):
+    they are joined in text order with ``", "`` (``"2, -3"``), a box written twice counted once.
+    Empty boxes are ignored; of nested boxes the innermost counts. Runs in linear time.
+    """
+    if not text:
+        return None
+    boxes = _answer_boxes(text)
+    return _join_distinct([content for _, content in boxes]) if boxes else None
 
 
 def _after_last_anchor(pattern: re.Pattern[str], text: str) -> tuple[int, str] | None:
@@ -106,12 +156,32 @@ def _after_last_anchor(pattern: re.Pattern[str], text: str) -> tuple[int, str] |
     return last.start(), text[last.end() : end_of_line if end_of_line >= 0 else len(text)]
 
 
+def _answer_in_prose(ans: str) -> str | None:
+    """The answer inside a sentence: ``The largest $n$ is 34`` -> ``34``; ``None`` if not prose.
+
+    A line with two or more words outside its math (LaTeX commands do not count) is a sentence;
+    its answer is whichever comes last, its last ``$...$``/``\\(...\\)`` span or its last number.
+    One word is an answer (``Evelyn``) or a unit (``12 ways``), so it is left alone.
+    """
+    spans = list(_MATH_SPAN.finditer(ans))
+    outside = _MATH_SPAN.sub(lambda m: " " * len(m.group(0)), ans)
+    if len(_PROSE_WORD.findall(outside)) < 2:
+        return None
+    candidates = [(m.start(), (m.group(1) or m.group(2) or "").strip()) for m in spans[-1:]]
+    candidates += [(m.start(), m.group(0)) for m in list(_NUMBER.finditer(outside))[-1:]]
+    candidates = [c for c in candidates if c[1]]
+    return max(candidates)[1] if candidates else None
+
+
 def _clean_fallback(ans: str) -> str:
     """Trim the sentence around an unboxed answer: ``$5$. I hope it is correct.`` -> ``5``."""
     end = _SENTENCE_END.search(ans)
     if end:
         ans = ans[: end.start()]
     ans = ans.strip()
+    in_prose = _answer_in_prose(ans)
+    if in_prose is not None:
+        return in_prose
     ans = ans.rstrip(" .$*")
     ans = ans.lstrip("$* ")
     for wrap in (("\\(", "\\)"), ("\\[", "\\]")):
@@ -121,19 +191,28 @@ def _clean_fallback(ans: str) -> str:
 
 
 def extract_answer(text: str | None) -> str | None:
-    """Return the final answer stated in ``text``, or ``None`` when it states none.
+    """Return the final answer stated in ``text`` (a finished solution), or ``None`` if it states none.
 
-    The last complete ``\\boxed{...}`` or ``\\fbox{...}`` wins (nested braces are matched; a box
-    left unclosed by a truncated generation is skipped, so an earlier complete one is used);
-    ``\\boxed 5`` takes the single next token. Without a box, the last "final answer is X" or
-    "Answer: X" on its line is used, stripped of ``$`` and a trailing period. Runs in linear time.
+    Boxes: the answer is in the last paragraph (blank-line separated) that has a complete
+    ``\\boxed{...}``/``\\fbox{...}``, and it is all the distinct boxes of that paragraph, joined in
+    order with ``", "`` as ``boxed_answer`` does: ``x=\\boxed{2}`` or ``x=\\boxed{-3}`` gives
+    ``"2, -3"``, while a value boxed in an earlier paragraph (an intermediate result, or the answer
+    before a "let me double-check" that boxes it again) is left out. Nested braces are matched; a
+    box left unclosed by a truncated generation is skipped, so earlier complete ones are used;
+    ``\\boxed 5`` takes the single next token; of nested boxes the innermost counts.
+
+    Without a box, the last "final answer is X" or "Answer: X" is used: the rest of its line up to
+    a sentence end, stripped of ``$``; when that is a sentence ("The largest $n$ is 34"), its last
+    math span or number, whichever comes last. Runs in linear time.
     """
     if not text:
         return None
-    boxes = [(start, content.strip()) for start, content in _boxed_contents(text)]
-    boxes = [b for b in boxes if b[1]]
+    boxes = _answer_boxes(text)
     if boxes:
-        return max(boxes)[1]
+        paragraph_start = 0
+        for m in _BLANK_LINE.finditer(text, 0, boxes[-1][0]):
+            paragraph_start = m.end()
+        return _join_distinct([content for start, content in boxes if start >= paragraph_start])
     candidates = [c for c in (_after_last_anchor(_FINAL_ANSWER, text), _after_last_anchor(_ANSWER_COLON, text)) if c]
     if not candidates:
         return None
@@ -161,6 +240,16 @@ _BASE_SUBSCRIPT = re.compile(r"_\s*\{\s*\(?\s*(\d+)\s*\)?\s*\}")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _CHOICE = re.compile(r"^\(([A-E])\)$|^([A-E])$")
 _UNICODE = {"−": "-", "–": "-", "π": "\\pi", "∞": "\\infty", "×": "\\times", "·": "\\cdot"}
+# Upright `\mathrm{e}` and `\mathrm{i}` are the constants e and i: sympy cannot read them in text
+# form (`1-\frac{1}{\text{e}}` parses as its prefix `1`).
+_UPRIGHT_CONSTANT = re.compile(r"\\(?:mathrm|text|textrm|textnormal|mbox|mathit|rm|operatorname)\s*\{\s*([ei])\s*\}")
+_OPERATOR_NAME = re.compile(
+    r"\\operatorname\s*\{\s*(sin|cos|tan|cot|sec|csc|arcsin|arccos|arctan|sinh|cosh|tanh|log|ln|exp|lg|gcd|det)\s*\}"
+)
+_PLUS_MINUS = re.compile(r"\\pm(?![A-Za-z])")
+_NOT_AN_EQUATION = re.compile(r"[<>]|\\(?:le|ge|leq|geq|lt|gt|ne|neq|in|approx|sim|equiv)(?![A-Za-z])")
+# Unordered lists longer than this are compared as a whole, not part by part.
+_MAX_LIST_PARTS = 16
 
 
 def _strip_delimiters(s: str) -> str:
@@ -191,6 +280,8 @@ def _canonical_latex(s: str) -> str:
     s = _SPACING.sub(lambda m: m.group(1) or " ", s)
     s = _SIZING.sub("", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = _UPRIGHT_CONSTANT.sub(lambda m: (" " if m.start() and s[m.start() - 1].isalpha() else "") + m.group(1), s)
+    s = _OPERATOR_NAME.sub(r"\\\1 ", s)
     s = _TEXT_CMD.sub(r"\\text", s)
     s = _DEGREES.sub("", s)
     s = _FRAC_DIGITS.sub(r"\\frac{\1}{\2}", s)
@@ -236,7 +327,7 @@ def _choice_letter(s: str) -> str:
     return (m.group(1) or m.group(2)) if m else s
 
 
-def _light_normalize(s: Any) -> str:
+def _light_normalize(s: Any, drop_lhs: bool = True) -> str:
     """Value-preserving clean-up; the result is still LaTeX that sympy can parse."""
     s = _strip_delimiters(str(s))
     s = _unwrap_box(s)
@@ -244,12 +335,14 @@ def _light_normalize(s: Any) -> str:
     s = _canonical_latex(s)
     s = _drop_units(s)
     s = _unwrap_text(s)
-    s = _drop_lhs(s)
+    if drop_lhs:
+        s = _drop_lhs(s)
     return _choice_letter(s)
 
 
-def _strip_thousands(key: str) -> str:
-    return key.replace(",", "") if _THOUSANDS.match(key) else key
+def _is_thousands(light: str) -> bool:
+    """``338,551`` is one number; ``5, 100`` (a space after the comma) is a list of two."""
+    return bool(_THOUSANDS.match(light.strip()))
 
 
 def _key(light: str, thousands: bool) -> str:
@@ -257,7 +350,86 @@ def _key(light: str, thousands: bool) -> str:
     key = re.sub(r"\s+", "", light)
     if key.isalpha() and len(key) >= 3:  # a word answer (`Evelyn`), not a product of variables
         key = key.lower()
-    return _strip_thousands(key) if thousands else key
+    return key.replace(",", "") if thousands and _is_thousands(light) else key
+
+
+def _bracket_events(s: str) -> list[tuple[int, int]]:
+    """``(position, +1/-1/0)`` for each opening bracket, closing bracket and comma of ``s``.
+
+    ``(``, ``[``, ``{`` and ``\\{`` open, their partners close (an interval's ``(3,4]`` is fine);
+    other escaped characters (``\\}`` aside) are skipped.
+    """
+    events = []
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c == "\\":
+            nxt = s[i + 1 : i + 2]
+            if nxt in ("{", "}"):
+                events.append((i, 1 if nxt == "{" else -1))
+            i += 2
+            continue
+        if c in "([{":
+            events.append((i, 1))
+        elif c in ")]}":
+            events.append((i, -1))
+        elif c == ",":
+            events.append((i, 0))
+        i += 1
+    return events
+
+
+def _split_top_level(s: str) -> list[str]:
+    """``2, -3`` -> ``["2", "-3"]``: split at the commas outside every bracket."""
+    parts, depth, start = [], 0, 0
+    for pos, delta in _bracket_events(s):
+        if delta == 0 and depth == 0:
+            parts.append(s[start:pos])
+            start = pos + 1
+        depth = max(0, depth + delta)
+    parts.append(s[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _set_braces_content(s: str) -> str | None:
+    """``\\{1,2\\}`` -> ``1,2`` when the braces are one pair around the whole string."""
+    if not (s.startswith("\\{") and s.endswith("\\}")):
+        return None
+    depth = 0
+    for pos, delta in _bracket_events(s):
+        depth += delta
+        if depth == 0 and delta and pos < len(s) - 2:
+            return None
+    return s[2:-2].strip()
+
+
+def _list_parts(light: str) -> list[str]:
+    """The parts of ``light`` read as an unordered list of answers (one part if it is not a list).
+
+    A list is written with commas outside brackets (``2, -3``; ``x=2, x=-3``), optionally in set
+    braces (``\\{1,2\\}``); ``a \\pm b`` stands for the two parts ``a + b`` and ``a - b``. Tuples and
+    intervals (``(2,-3)``, ``(1,2]``) are one part, and so is a thousands-separated number.
+    """
+    if len(light) > _MAX_SYMPY_CHARS or _is_thousands(light):
+        return [light]
+    inner = _set_braces_content(light)
+    parts = []
+    for part in _split_top_level(inner if inner is not None else light):
+        if len(_PLUS_MINUS.findall(part)) == 1 and "\\mp" not in part:
+            for sign in ("+", "-"):
+                signed = _PLUS_MINUS.sub(sign, part)
+                parts.append(re.sub(r"^\+\s*", "", re.sub(r"^-\s+", "-", signed)))
+        else:
+            parts.append(part)
+    return parts or [light]
+
+
+def _is_equation(light: str) -> bool:
+    """``2x - y + 3 = 0``, ``y = 2x + 3``: one ``=``, no inequality, not a list."""
+    if light.count("=") != 1 or _NOT_AN_EQUATION.search(light) or len(_split_top_level(light)) != 1:
+        return False
+    lhs, rhs = light.split("=")
+    return bool(lhs.strip() and rhs.strip())
 
 
 def normalize_answer(s: str | None) -> str:
@@ -265,11 +437,17 @@ def normalize_answer(s: str | None) -> str:
 
     Removes ``$``, ``\\left``/``\\right``, spacing commands, degree signs, units, ``x=``, and
     thousands commas (``338,551``); ``\\dfrac`` becomes ``\\frac``; ``\\text{(C)}`` becomes ``C``.
+    An unordered list (``x=2, x=-3``, ``\\{-3,2\\}``, ``-3, 2, 2``) becomes its distinct parts,
+    each normalised, in sorted order (``-3,2``); tuples and intervals keep their order.
     The converse does not hold (``0.5`` and ``\\frac{1}{2}`` differ here): use ``is_equivalent``.
     """
     if s is None:
         return ""
-    return _key(_light_normalize(s), thousands=True)
+    light = _light_normalize(s)
+    parts = _list_parts(light)
+    if len(parts) > 1:
+        return ",".join(sorted({_key(_light_normalize(part), thousands=False) for part in parts}))
+    return _key(light, thousands=True)
 
 
 # --------------------------------------------------------------------------- in-process decisions
@@ -467,12 +645,14 @@ class _SympyWorker:
                 if not self._start():
                     return None
             assert self._proc is not None and self._proc.stdin is not None
+            sent = time.monotonic()
             try:
                 self._proc.stdin.write(json.dumps({"gold": gold, "pred": pred, "timeout": timeout}) + "\n")
                 self._proc.stdin.flush()
                 reply = self._replies.get(timeout=max(timeout, 0.01))
             except (OSError, ValueError, queue.Empty):
                 reply = None
+            _REQUEST_TIME.seconds = time.monotonic() - sent
             if reply is None:
                 self._kill()
                 return None
@@ -499,16 +679,36 @@ atexit.register(_WORKER.close)
 _VERDICTS: dict[tuple[str, str], bool] = {}
 _VERDICTS_LOCK = threading.Lock()
 _VERDICTS_MAX = 100_000
+# How long the calling thread's last worker request took, not counting the worker's start.
+_REQUEST_TIME = threading.local()
+# A request is not sent with less time than this left of a longer budget: it would only time out.
+_MIN_REQUEST_SECONDS = 0.05
 
 
-def _sympy_equal(pred: str, gold: str, timeout: float) -> bool:
+class _Budget:
+    """The seconds of sympy time one ``is_equivalent`` call may still spend (over all its requests)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
+        # Below this many seconds left, a request would only kill the worker: it is not sent.
+        self.floor = min(_MIN_REQUEST_SECONDS, seconds)
+
+
+def _sympy_equal(pred: str, gold: str, budget: _Budget) -> bool:
     """math-verify's verdict via the worker, cached; a timeout counts as not equal (uncached)."""
     key = (pred, gold)
     with _VERDICTS_LOCK:
         if key in _VERDICTS:
             return _VERDICTS[key]
-    verdict = _WORKER.compare(gold, pred, timeout)
+    if budget.left <= 0 or budget.left < budget.floor:
+        return False
+    _REQUEST_TIME.seconds = None
+    started = time.monotonic()
+    verdict = _WORKER.compare(gold, pred, budget.left)
+    spent = _REQUEST_TIME.seconds
+    budget.left -= spent if spent is not None else time.monotonic() - started
     if verdict is None:
+        budget.left = 0.0
         return False
     with _VERDICTS_LOCK:
         if len(_VERDICTS) >= _VERDICTS_MAX:
@@ -525,18 +725,25 @@ def is_equivalent(pred: str | None, gold: str | None, timeout: float = DEFAULT_T
 
     Both are answer strings (not whole solutions; a string that is one ``\\boxed{}`` is unwrapped).
     Cheap checks run in-process; only answers they cannot settle go to math-verify in a worker
-    process, which is killed if it takes longer than ``timeout`` seconds (the verdict is then
-    ``False``). Never raises, never hangs, and is safe to call from any thread.
+    process. All the sympy work of one call shares ``timeout`` seconds (the worker's start is not
+    counted): a request that overruns kills the worker and the verdict is ``False``. Never raises,
+    never hangs, and is safe to call from any thread.
+
+    Unordered lists (``2, -3``; see ``_list_parts``) are compared as sets: every part of each side
+    equals some part of the other, so ``2, -3`` equals ``-3,2`` and ``x=2, x=-3``, and a
+    prediction that boxed one value in two forms (``15\\frac{39}{40}, \\frac{639}{40}``) equals
+    the single gold ``\\frac{639}{40}``. Tuples, intervals and thousands-separated numbers are not
+    lists. Two equations are compared as equations (``2x - y + 3 = 0`` equals ``y = 2x + 3``).
     """
     if pred is None or gold is None:
         return False
     try:
-        return _is_equivalent(str(pred), str(gold), timeout)
+        return _is_equivalent(str(pred), str(gold), _Budget(float(timeout)))
     except Exception:  # noqa: BLE001 - a grader must give a verdict, not crash an evaluation
         return False
 
 
-def _is_equivalent(pred: str, gold: str, timeout: float) -> bool:
+def _is_equivalent(pred: str, gold: str, budget: _Budget, lists: bool = True) -> bool:
     gold_light, pred_light = _light_normalize(gold), _light_normalize(pred)
     if not gold_light or not pred_light:
         return False
@@ -552,13 +759,48 @@ def _is_equivalent(pred: str, gold: str, timeout: float) -> bool:
     for decide in (
         lambda: _decide_string_answer(pred_key, gold_key, gold_light, gold),
         lambda: _decide_numbers(pred_key, gold_key),
+        lambda: _decide_lists(pred_light, gold_light, budget) if lists else None,
     ):
         verdict = decide()
         if verdict is not None:
             return verdict
     if len(pred_light) > _MAX_SYMPY_CHARS or len(gold_light) > _MAX_SYMPY_CHARS:
         return False
-    return _sympy_equal(pred_light, gold_light, timeout)
+    # `_light_normalize` reads `y = 2x + 3` as its value `2x + 3`; against another equation
+    # (`2x - y + 3 = 0`), math-verify compares the two equations as written.
+    pred_eq, gold_eq = _light_normalize(pred, drop_lhs=False), _light_normalize(gold, drop_lhs=False)
+    if _is_equation(pred_eq) and _is_equation(gold_eq) and _sympy_equal(pred_eq, gold_eq, budget):
+        return True
+    return _sympy_equal(pred_light, gold_light, budget)
+
+
+def _decide_lists(pred_light: str, gold_light: str, budget: _Budget) -> bool | None:
+    """Set comparison when either side is an unordered list; ``None`` when it cannot settle it.
+
+    ``True`` when every part on each side equals some part on the other. ``False`` only when all
+    parts are plain numbers; otherwise the whole strings still go to math-verify, which keeps its
+    verdicts on tuples against lists and similar mixed forms.
+    """
+    pred_parts, gold_parts = _list_parts(pred_light), _list_parts(gold_light)
+    if len(pred_parts) < 2 and len(gold_parts) < 2:
+        return None
+    if len(pred_parts) > _MAX_LIST_PARTS or len(gold_parts) > _MAX_LIST_PARTS:
+        return None
+    verdicts: dict[tuple[int, int], bool] = {}
+
+    def equal(i: int, j: int) -> bool:
+        if (i, j) not in verdicts:
+            verdicts[(i, j)] = _is_equivalent(pred_parts[i], gold_parts[j], budget, lists=False)
+        return verdicts[(i, j)]
+
+    pred_range, gold_range = range(len(pred_parts)), range(len(gold_parts))
+    if all(any(equal(i, j) for j in gold_range) for i in pred_range) and all(
+        any(equal(i, j) for i in pred_range) for j in gold_range
+    ):
+        return True
+    if all(_as_rational(_key(_light_normalize(part), thousands=False)) is not None for part in pred_parts + gold_parts):
+        return False
+    return None
 
 
 answers_match = is_equivalent

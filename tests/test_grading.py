@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("math_verify")
 
 from ssr import grading  # noqa: E402
-from ssr.grading import answers_match, extract_answer, is_equivalent, normalize_answer  # noqa: E402
+from ssr.grading import answers_match, boxed_answer, extract_answer, is_equivalent, normalize_answer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SSR_TEST_DATA_DIR", REPO.parent / "shared" / "data"))
@@ -195,6 +195,119 @@ MATH500 = [
     ("[2,5)", "(2,5)", False),
 ]
 
+# Unordered lists of solutions ("Enter all the solutions, separated by commas"): MATH-500 golds.
+LISTS = [
+    ("1, -2", "-2,1", True),
+    ("-2, 1", "-2,1", True),
+    ("x = 1, x = -2", "-2,1", True),
+    ("x=-2,\\ x=1", "-2,1", True),
+    ("\\{1, -2\\}", "-2,1", True),
+    ("1, -2, 1", "-2,1", True),  # a root boxed twice is still one root
+    ("1", "-2,1", False),
+    ("-2", "-2,1", False),
+    ("1, 2", "-2,1", False),
+    ("1, -2, 3", "-2,1", False),
+    ("12", "-2,1", False),
+    ("-2, 1", "1,-2", True),
+    ("-2,1", "1,-2", True),
+    ("1, -2, -2", "1,-2", True),
+    ("2, -1", "1,-2", False),
+    ("7,5,3", "3, 5, 7", True),
+    ("x = 7, x = 3, x = 5", "3, 5, 7", True),
+    ("3, 5", "3, 5, 7", False),
+    ("3, 5, 7, 9", "3, 5, 7", False),
+    ("3 + 2\\sqrt{2}, 3 - 2\\sqrt{2}", "3 \\pm 2 \\sqrt{2}", True),
+    ("3-2\\sqrt2,3+2\\sqrt2", "3 \\pm 2 \\sqrt{2}", True),
+    ("3 + 2\\sqrt{2}", "3 \\pm 2 \\sqrt{2}", False),
+    ("3 + 2\\sqrt{2}, 3 + 2\\sqrt{3}", "3 \\pm 2 \\sqrt{2}", False),
+    ("1+\\sqrt{19}, 1-\\sqrt{19}", "1 \\pm \\sqrt{19}", True),
+    ("1+\\sqrt{5}, 1-\\sqrt{5}, -2", "\\{1\\pm\\sqrt{5},-2\\}", True),
+    ("1+\\sqrt{5}, 1-\\sqrt{5}", "\\{1\\pm\\sqrt{5},-2\\}", False),
+    # one value boxed in two forms (MATH-500's own solution to test/number_theory/459 does this)
+    ("15\\frac{39}{40}, \\frac{639}{40}", "\\frac{639}{40}", True),
+    ("15\\frac{39}{40}, \\frac{39}{40}", "\\frac{639}{40}", False),
+    ("2, -3", "2", False),
+    ("2", "2, -3", False),
+    # tuples, intervals and thousands commas are not lists
+    ("(-29, 15)", "(15,-29)", False),
+    ("(15, -29)", "(15,-29)", True),
+    ("(-2, 1)", "(-2,1)", True),
+    ("(1, -2)", "(-2,1)", False),
+    ("(\\frac35, \\frac83]", "\\left(\\frac{3}{5},\\frac{8}{3}\\right]", True),
+    ("[\\frac35, \\frac83)", "\\left(\\frac{3}{5},\\frac{8}{3}\\right]", False),
+    ("(9,36) \\cup (0,9)", "(0,9) \\cup (9,36)", True),
+    ("0, 9, 36", "(0,9) \\cup (9,36)", False),
+    ("1,000", "1000", True),
+    ("1000", "1,000", True),
+    ("58,500", "58,500", True),
+    ("58,050", "58,500", False),
+    ("500, 58", "58,500", False),
+]
+
+# The six complex-number answers of MATH-500, as models write them, and `\mathrm{e}`.
+CONSTANTS = [
+    ("6-5i", "6 - 5i", True),
+    ("6 - 5\\mathrm{i}", "6 - 5i", True),
+    ("6-5\\text{i}", "6 - 5i", True),
+    ("6 - 5 \\mbox{i}", "6 - 5i", True),
+    ("-5i+6", "6 - 5i", True),
+    ("-5\\mathrm{i} + 6", "6 - 5i", True),
+    ("6+5i", "6 - 5i", False),
+    ("6 + 5\\mathrm{i}", "6 - 5i", False),
+    ("6", "6 - 5i", False),
+    ("6 - 5", "6 - 5i", False),
+    ("6 + 9\\mathrm{i}", "6+9i", True),
+    ("9i + 6", "6+9i", True),
+    ("6 - 9\\mathrm{i}", "6+9i", False),
+    ("-2 + 7\\mathrm{i}", "-2 + 7i", True),
+    ("7i-2", "-2 + 7i", True),
+    ("-2", "-2 + 7i", False),
+    ("2 - 7i", "-2 + 7i", False),
+    ("1 + 274\\mathrm{i}", "1+274i", True),
+    ("274i+1", "1+274i", True),
+    ("1", "1+274i", False),
+    ("1 + 2\\mathrm{i}", "1+2i", True),
+    ("2i+1", "1+2i", True),
+    ("2+i", "1+2i", False),
+    ("1 - 12\\mathrm{i}", "1 - 12i", True),
+    ("-12i+1", "1 - 12i", True),
+    ("1 + 12\\mathrm{i}", "1 - 12i", False),
+    # e
+    ("1", "1-\\frac{1}{\\mathrm{e}}", False),
+    ("1-\\frac{1}{e}", "1-\\frac{1}{\\mathrm{e}}", True),
+    ("1-e^{-1}", "1-\\frac{1}{\\mathrm{e}}", True),
+    ("\\frac{e-1}{e}", "1-\\frac{1}{\\text{e}}", True),
+    ("1+\\frac{1}{e}", "1-\\frac{1}{\\mathrm{e}}", False),
+    ("2\\mathrm{e}^{2}", "2e^2", True),
+    ("2", "2\\mathrm{e}^{2}", False),
+    ("2\\pi\\mathrm{i}", "2\\pi i", True),
+    ("\\frac{\\operatorname{cos} x}{\\operatorname{sin} x}", "\\cot x", True),
+    ("\\operatorname{tan} x", "\\cot x", False),
+]
+
+# Equations against equations (MATH-500: `y = 2x + 3`, `y = -2x`, a plane).
+EQUATIONS = [
+    ("2x - y + 3 = 0", "y = 2x + 3", True),
+    ("y - 2x - 3 = 0", "y = 2x + 3", True),
+    ("4x - 2y + 6 = 0", "y = 2x + 3", True),
+    ("0 = 2x - y + 3", "y = 2x + 3", True),
+    ("2x - y - 3 = 0", "y = 2x + 3", False),
+    ("x - 2y + 3 = 0", "y = 2x + 3", False),
+    ("2x - y + 3 \\le 0", "y = 2x + 3", False),
+    ("y = 2x + 3", "2x - y + 3 = 0", True),
+    # a bare expression gold keeps its reading: `y =` is dropped, an equation is not its value
+    ("y = 2x + 3", "2x+3", True),
+    ("2x - y + 3 = 0", "2x+3", False),
+    ("2x + y = 0", "y = -2x", True),
+    ("y = -2x", "y = -2x", True),
+    ("-2x", "y = -2x", True),
+    ("y = 2x", "y = -2x", False),
+    ("2x - y = 0", "y = -2x", False),
+    ("y = -2x + 1", "y = -2x", False),
+    ("-5x + 7y - 11z - 4 = 0", "5x - 7y + 11z + 4 = 0", True),
+    ("5x - 7y + 11z = 4", "5x - 7y + 11z + 4 = 0", False),
+]
+
 AMC23 = [
     ("27", 27.0, True),
     ("-1", -1.0, True),
@@ -202,7 +315,7 @@ AMC23 = [
     ("3160", 3159.0, False),
 ]
 
-TABLE = AIME + LIVEMATH + MATH500 + AMC23
+TABLE = AIME + LIVEMATH + MATH500 + LISTS + CONSTANTS + EQUATIONS + AMC23
 
 
 def test_table_is_large_and_balanced():
@@ -238,7 +351,9 @@ def test_raw_boxed_prediction_is_unwrapped():
 @pytest.mark.parametrize(
     "pred,gold",
     [("25", "025"), ("240", "204"), ("338,551", "$338,551$"), ("1.8", "1\\frac{4}{5}"), ("5", "x=5"), ("Evelyn", "\\text{Evelyn}"),
-     ("42_8", "52_8"), ("(C)", "\\text{(C)}"), ("3", "\\text{(C)}"), ("\\frac{3}{14}", "\\frac{14}{3}"), ("5.4", "5.4 \\text{ cents}")],
+     ("42_8", "52_8"), ("(C)", "\\text{(C)}"), ("3", "\\text{(C)}"), ("\\frac{3}{14}", "\\frac{14}{3}"), ("5.4", "5.4 \\text{ cents}"),
+     ("-2, 1", "1,-2"), ("x = 7, x = 3, x = 5", "3, 5, 7"), ("3, 5", "3, 5, 7"), ("2, -3", "2"), ("2", "2, -3"),
+     ("15\\frac{39}{40}, \\frac{639}{40}", "\\frac{639}{40}"), ("6 - 5\\mathrm{i}", "6 - 5i"), ("1,000", "1000")],
 )
 def test_common_cases_never_reach_the_worker(monkeypatch, pred, gold):
     calls = []
@@ -275,11 +390,13 @@ def test_normalize_answer_of_none_is_empty():
     "text,expected",
     [
         ("so the answer is $\\boxed{5}$.", "5"),
-        ("\\boxed{1} first, then \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),  # last box wins
+        ("\\boxed{1} first, then \\boxed{\\frac{1}{2}}", "1, \\frac{1}{2}"),  # one paragraph: all its boxes
+        ("\\boxed{1} first.\n\nThen \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),  # the last paragraph with a box wins
         ("\\boxed{\\frac{\\sqrt{3}}{\\left(2\\right)}}", "\\frac{\\sqrt{3}}{\\left(2\\right)}"),  # nested braces
         ("\\boxed{\\{1,2\\}}", "\\{1,2\\}"),  # escaped braces are not group braces
         ("\\fbox{7}", "7"),
-        ("\\boxed{3} or \\fbox{4}", "4"),
+        ("\\boxed{3} or \\fbox{4}", "3, 4"),
+        ("\\boxed{3}\n   \n\\fbox{4}", "4"),  # a line of spaces separates paragraphs too
         ("$\\boxed 5$", "5"),
         ("thus \\boxed 42.", "42"),
         ("\\boxed { 3 }", "3"),
@@ -293,6 +410,17 @@ def test_normalize_answer_of_none_is_empty():
         ("Answer: 1\nthen on reflection\nAnswer: 2.", "2"),  # last occurrence
         ("answer: \\(7\\)", "7"),
         ("The final answer is 0.5.", "0.5"),
+        # an unboxed answer inside a sentence: its last number or math span
+        ("Final Answer: The largest $n$ is 34.", "34"),
+        ("Final Answer: $\\frac{1}{2}$", "\\frac{1}{2}"),
+        ("**Final Answer:** The probability is $\\frac{3}{8}$.", "\\frac{3}{8}"),
+        ("Answer: The number of ways is 1,260.", "1,260"),
+        ("Answer: There are 3 cases, so $n = 5$", "n = 5"),
+        ("Answer: we get $x=2$ and then 7", "7"),
+        ("Answer: Evelyn", "Evelyn"),  # one word is the answer
+        ("Answer: 12 ways", "12 ways"),  # a number with its unit
+        ("Answer: x = 3 and y = 4", "x = 3 and y = 4"),
+        ("Answer: the one on the left", "the one on the left"),  # prose without a number stays
         ("no answer here", None),
         ("\\boxed{}", None),
         ("Answer:", None),
@@ -302,6 +430,45 @@ def test_normalize_answer_of_none_is_empty():
 )
 def test_extract_answer(text, expected):
     assert extract_answer(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Thus $x = \\boxed{2}$ or $x = \\boxed{-3}$.", "2, -3"),
+        ("The roots are $\\boxed{1}$, $\\boxed{-2}$, and $\\boxed{1}$.", "1, -2"),  # a repeated box once
+        ("\\[\n\\boxed{x = 3} \\quad \\text{and} \\quad \\boxed{ x = 3 }\n\\]", "x = 3"),  # spacing differs only
+        # an intermediate value boxed in an earlier paragraph is not part of the answer
+        ("First, $a = \\boxed{3}$.\n\nSo the answer is $\\boxed{7}$.", "7"),
+        ("So $\\boxed{7}$.\n\nLet me double-check: $3 + 4 = 7$, so the answer is $\\boxed{7}$.", "7"),
+        ("$x=\\boxed{2}$, $x=\\boxed{-3}$\n\nWait, maybe $\\boxed{", "2, -3"),  # truncated box: earlier paragraph
+        ("\\boxed{\\{1, 2\\}} and \\boxed{(3, 4]}", "\\{1, 2\\}, (3, 4]"),
+    ],
+)
+def test_extract_answer_of_several_boxes(text, expected):
+    assert extract_answer(text) == expected
+
+
+@needs_data
+def test_extract_answer_on_math500_solutions_with_two_boxes():
+    solutions = {r["unique_id"]: r for r in load("math500.jsonl")}
+    # one paragraph, the same answer boxed twice
+    assert extract_answer(solutions["test/algebra/841.json"]["solution"]) == "350"
+    # two solutions in two paragraphs: the last one's box
+    assert extract_answer(solutions["test/geometry/178.json"]["solution"]) == "2"
+    # one paragraph, one value in two forms: a list, and still equal to the gold
+    record = solutions["test/number_theory/459.json"]
+    assert extract_answer(record["solution"]) == "15\\frac{39}{40}, \\frac{639}{40}"
+    assert is_equivalent(extract_answer(record["solution"]), record["answer"])
+
+
+def test_find_all_solutions_end_to_end():
+    text = "The quadratic factors as $(x-1)(x+2)=0$, so $x = \\boxed{1}$ or $x = \\boxed{-2}$."
+    assert boxed_answer(text) == extract_answer(text) == "1, -2"
+    assert is_equivalent(extract_answer(text), "-2,1")
+    assert is_equivalent(extract_answer(text), "1,-2")
+    assert not is_equivalent(extract_answer(text), "-2,1,3")
+    assert not is_equivalent(extract_answer("so $x = \\boxed{1}$."), "-2,1")
 
 
 def test_box_beats_fallback_phrases():
@@ -319,6 +486,128 @@ def test_extract_answer_on_huge_inputs():
     assert extract_answer("\\boxed{" * 200_000) is None
     assert extract_answer("\\boxed{1}" * 100_000) == "1"
     assert extract_answer("Answer: " * 100_000 + "9") == "9"
+
+
+# --------------------------------------------------------------------------- boxed_answer (does a step end a path?)
+
+
+@pytest.mark.parametrize(
+    "step,expected",
+    [
+        ("thus \\boxed{12}.", "12"),
+        ("Therefore, the answer is $\\boxed{\\frac{14}{3}}$.", "\\frac{14}{3}"),
+        ("\\[\n\\boxed{\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}}\n\\]", "\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}"),
+        ("\\fbox{7}", "7"),
+        ("$\\boxed 5$", "5"),
+        ("\\boxed{\\boxed{5}}", "5"),
+        ("So $x=\\boxed{2}$ and $x=\\boxed{-3}$.", "2, -3"),
+        ("$x = \\boxed{1 + \\sqrt{19}}$ and $x = \\boxed{1 - \\sqrt{19}}$", "1 + \\sqrt{19}, 1 - \\sqrt{19}"),
+        ("\\boxed{350}, and again: $\\boxed{350}$", "350"),  # the same box twice counts once
+        ("\\boxed{ 350 } or \\boxed{350}", "350"),
+        ("\\boxed{2, -3}", "2, -3"),
+        ("\\boxed{5} and then \\boxed{6", "5"),  # the unclosed box is not (yet) part of the answer
+        ("a \\boxed{3}\n\nthen \\boxed{7}", "3, 7"),  # a step is one unit: all its boxes
+        # no complete box: the path goes on
+        ("So the final answer is 5, but wait let me verify.", None),
+        ("the answer: maybe 12? Let me check", None),
+        ("Final Answer: The largest $n$ is 34.", None),
+        ("**Answer:** $x=3$.", None),
+        ("\\boxed{12", None),
+        ("$\\boxed{\\frac{1}{2}$", None),
+        ("\\boxed{}", None),
+        ("I will put the answer in \\boxed{} at the end.", None),
+        ("\\boxed", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_boxed_answer(step, expected):
+    assert boxed_answer(step) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["The final answer is $\\frac{1}{2}$.", "Final Answer: The final answer is 12. I hope it is correct.", "Answer: 17", "answer: \\(7\\)"],
+)
+def test_boxed_answer_never_uses_fallbacks(text):
+    assert extract_answer(text) is not None
+    assert boxed_answer(text) is None
+
+
+def test_boxed_answer_is_exported():
+    assert "boxed_answer" in grading.__all__
+    assert set(grading.__all__) <= set(dir(grading))
+
+
+def test_boxed_answer_on_huge_inputs():
+    assert boxed_answer("\\boxed{" * 200_000) is None
+    assert boxed_answer("\\boxed{1}" * 100_000) == "1"
+    assert boxed_answer("".join(f"\\boxed{{{i % 3}}}" for i in range(100_000))) == "0, 1, 2"
+    assert boxed_answer("Answer: " * 100_000 + "9") is None
+
+
+# --------------------------------------------------------------------------- lists
+
+
+@pytest.mark.parametrize(
+    "answer,parts",
+    [
+        ("2, -3", ["2", "-3"]),
+        ("x=2, x=-3", ["x=2", "x=-3"]),
+        ("\\{1\\pm\\sqrt{5},-2\\}", ["1+\\sqrt{5}", "1-\\sqrt{5}", "-2"]),
+        ("\\pm 2", ["2", "-2"]),
+        ("(2,-3)", ["(2,-3)"]),
+        ("(1,2]", ["(1,2]"]),
+        ("[\\frac{\\pi^2}{8}, \\frac{5 \\pi^2}{4}]", ["[\\frac{\\pi^2}{8}, \\frac{5 \\pi^2}{4}]"]),
+        ("(0,9) \\cup (9,36)", ["(0,9) \\cup (9,36)"]),
+        ("\\{1\\} \\cup \\{2, 3\\}", ["\\{1\\} \\cup \\{2, 3\\}"]),
+        ("1,000", ["1,000"]),
+        ("338,551", ["338,551"]),
+        ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", ["\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"]),
+        ("f(x, y)", ["f(x, y)"]),
+    ],
+)
+def test_list_parts(answer, parts):
+    assert grading._list_parts(answer) == parts
+
+
+@needs_data
+def test_lists_among_the_golds():
+    """Exactly the MATH-500 golds that are unordered lists are read as lists, and nothing else."""
+    golds = [str(r["answer"]) for name in ("math500.jsonl", "aime_2024.jsonl", "livemathbench_amc_en.jsonl", "amc23.jsonl") for r in load(name)]
+    lists = sorted(g for g in golds if len(grading._list_parts(grading._light_normalize(g))) > 1)
+    assert lists == sorted(["1,-2", "3, 5, 7", "-2,1", "1 \\pm \\sqrt{19}", "3 \\pm 2 \\sqrt{2}", "\\{1\\pm\\sqrt{5},-2\\}"])
+
+
+@pytest.mark.parametrize(
+    "a,b",
+    [("2, -3", "-3,2"), ("x=2, x=-3", "-3, 2"), ("\\{-3, 2\\}", "2, -3, 2"), ("1 \\pm \\sqrt{19}", "1-\\sqrt{19}, 1+\\sqrt{19}"),
+     ("6 - 5\\mathrm{i}", "6-5i")],
+)
+def test_normalize_answer_sorts_unordered_lists(a, b):
+    assert normalize_answer(a) == normalize_answer(b)
+
+
+@pytest.mark.parametrize("a,b", [("(2,-3)", "(-3,2)"), ("2, -3", "2, 3"), ("(1,2]", "[1,2)"), ("2, -3", "(2,-3)")])
+def test_normalize_answer_keeps_orders_and_lists_apart(a, b):
+    assert normalize_answer(a) != normalize_answer(b)
+
+
+def test_list_comparison_shares_one_time_limit(monkeypatch):
+    """Each part goes to the worker with what is left of the caller's timeout, not a fresh one."""
+    timeouts = []
+
+    def slow_compare(gold, pred, timeout):
+        timeouts.append(timeout)
+        grading._REQUEST_TIME.seconds = 0.4
+        return False
+
+    monkeypatch.setattr(grading._WORKER, "compare", slow_compare)
+    monkeypatch.setattr(grading, "_VERDICTS", {})
+    assert is_equivalent("\\sqrt{2}, \\sqrt{3}, \\sqrt{5}", "\\pi, e, \\sqrt{7}", timeout=1.0) is False
+    assert 1 <= len(timeouts) <= 3
+    assert timeouts == sorted(timeouts, reverse=True) and timeouts[0] == pytest.approx(1.0)
+    assert all(t >= grading._MIN_REQUEST_SECONDS for t in timeouts)
 
 
 # --------------------------------------------------------------------------- pathological input

@@ -118,6 +118,11 @@ class VLLMEngine(Engine):
                 dtype = "float32"  # ~2.5x faster than bfloat16 on CPUs without native bf16
             if kv_cache_memory_bytes is None and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
                 kv_cache_memory_bytes = CPU_DEFAULT_KV_CACHE_BYTES
+            # vLLM 0.32 on CPU crashes ("CPU Generator does not use offset") when a seeded request's
+            # prefill is split across steps: it rewinds the request's torch generator, which CPU
+            # generators cannot do. Whole-prompt prefill avoids the split; every sampled request here
+            # is seeded, and a batch of many paths overflows one step's token budget.
+            kwargs.setdefault("enable_chunked_prefill", False)
         self.tokenizer = load_tokenizer(self.tokenizer_name)
         self._digit_ids = digit_token_ids(self.tokenizer)
         self.engine_args = dict(
