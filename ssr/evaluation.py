@@ -472,7 +472,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
-def format_report(summaries: Sequence[dict[str, Any]], ks: Sequence[int], with_flops: bool) -> str:
+def format_report(summaries: Sequence[dict[str, Any]], ks: Sequence[int], with_flops: bool, model_name: str | None = None) -> str:
     blocks = []
     for dataset in sorted({s["dataset"] for s in summaries}):
         rows, extra = [], []
@@ -506,7 +506,8 @@ def format_report(summaries: Sequence[dict[str, Any]], ks: Sequence[int], with_f
                    "latency s mean/med/p90", "tok tgt", "tok drf", "steps", "rewrite"]
         if with_flops:
             headers += ["N", "beta", "alpha", "gamma", "proc ratio"]
-        blocks.append(f"== {dataset}\n" + _table(headers, rows) + "\n" + "\n".join(extra))
+        label = f"== {dataset}" + (f" ({model_name})" if model_name else "")
+        blocks.append(f"{label}\n" + _table(headers, rows) + "\n" + "\n".join(extra))
     return "\n\n".join(blocks)
 
 
@@ -569,6 +570,7 @@ def build_parser(spec: bool) -> argparse.ArgumentParser:
     p.add_argument("--data_dir", default=None, help="re-read gold answers from the benchmark files in this folder instead of trusting the records")
     p.add_argument("--out", default=None, help="where summary.json, summary.csv and plots go (default: the first --result_dir)")
     p.add_argument("--no_plots", action="store_true")
+    p.add_argument("--no_html", action="store_true", help="do not write report.html (the browsable report of every trace)")
     return p
 
 
@@ -697,6 +699,13 @@ def evaluate(
 
 def main(argv: Sequence[str] | None = None, spec: bool = False) -> int:
     args = build_parser(spec).parse_args(argv)
+    warnings: list[str] = []
+
+    def warn(msg: str) -> None:
+        warnings.append(msg)  # the report lists the skipped files among them
+        _warn(msg)
+
+    grader = Grader()
     try:
         payload, runs = evaluate(
             args.result_dir,
@@ -705,6 +714,8 @@ def main(argv: Sequence[str] | None = None, spec: bool = False) -> int:
             alpha=getattr(args, "alpha", None),
             context_len=getattr(args, "context_len", None),
             data_dir=args.data_dir,
+            grader=grader,
+            warn=warn,
             dataset_name=args.dataset_name,
             model_name=args.model_name,
             with_flops=spec,
@@ -715,13 +726,20 @@ def main(argv: Sequence[str] | None = None, spec: bool = False) -> int:
         return EXIT_NO_DATA
     shown = {s["run_dir"] for s in payload["runs"]}
     reference = [{**b, "tag": f"{b['tag']} (baseline)"} for b in payload["baselines"].values() if b["run_dir"] not in shown]
-    print(format_report(reference + payload["runs"], payload["k"], with_flops=spec))
+    print(format_report(reference + payload["runs"], payload["k"], with_flops=spec, model_name=args.model_name))
     out_dir = Path(args.out or args.result_dir[0])
     json_path, csv_path = write_summary(out_dir, payload)
     print(f"\nwrote {json_path} and {csv_path}")
+    plot_paths: list[Path] = []
     if not args.no_plots:
         from ssr.plots import make_plots
 
-        for path in make_plots(payload, runs, out_dir):
+        plot_paths = list(make_plots(payload, runs, out_dir))
+        for path in plot_paths:
             print(f"wrote {path}")
+    if not args.no_html:
+        from ssr.report import write_report
+
+        path = write_report(payload, runs, out_dir / "report.html", skipped=warnings, plots=plot_paths, grader=grader)
+        print(f"wrote {path}")
     return 0

@@ -329,6 +329,15 @@ def test_spec_eval_script(tmp_path):
     assert s["pass@1"] == pytest.approx(2 / 3)
     for png in ("accuracy_vs_flops_math.png", "step_scores_math_ssr_threshold7.png", "strategies_math_ssr_threshold7.png"):
         assert (out / png).stat().st_size > 0, png
+    # the browsable report: every record, the truncated file listed, the plots embedded
+    from ssr.report import read_page_data
+
+    html = (out / "report.html").read_text(encoding="utf-8")
+    index, records = read_page_data(html)
+    assert len(records) == 6 + 6  # the ssr run and its baseline
+    assert "problem_1_repeat_3.json" in html and "data:image/png;base64," in html
+    proc = run_script("spec_eval.py", "--result_dir", ssr, "--baseline_dir", base, "--out", tmp_path / "nohtml", "--no_html", "--no_plots")
+    assert proc.returncode == 0 and not (tmp_path / "nohtml" / "report.html").exists()
 
 
 @pytest.mark.parametrize("script", ["baseline_eval.py", "spec_eval.py"])

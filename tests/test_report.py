@@ -1,0 +1,554 @@
+"""The HTML report (ssr/report.py): its embedded data, escaping, and the page in a real headless Chromium.
+
+The unit tests build result folders from synthetic records; the browser tests
+(``slow``) run the real generation scripts on ``--preset tiny``, write the
+report with ``python -m ssr.report``, open it in headless Chromium (driven over
+the DevTools protocol on a pipe, standard library only), click a problem and
+check the DOM the page's script built. Without Chromium (``bash
+scripts/install_browser.sh``) the browser tests are skipped, saying so.
+``SSR_REPORT_SCREENSHOT=path.png`` keeps a screenshot of an opened problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from ssr import report as R
+from ssr.evaluation import Grader, evaluate
+from ssr.results import SCHEMA_VERSION, atomic_write_json, result_filename
+
+REPO = Path(__file__).resolve().parents[1]
+EVIL = '</script><script>document.documentElement.setAttribute("data-pwned","1")</script><img src=x onerror="document.title=\'PWNED\'">'
+
+
+def exact_grader() -> Grader:
+    return Grader(lambda a, b: a.strip() == b.strip())
+
+
+# --------------------------------------------------------------------------- synthetic records
+
+
+def make_step(score: float, accepted: bool, draft: str, rewrite: str | None = None, **extra) -> dict:
+    probs = [0.0] * 10
+    probs[int(score)] = 0.7
+    probs[(int(score) + 1) % 10] += 0.3
+    return {
+        "draft": draft, "score": score, "score_probs": probs, "accepted": accepted,
+        "rewrite": None if accepted else (rewrite if rewrite is not None else "rewritten step"),
+        "draft_tokens": 12, "rewrite_tokens": 0 if accepted else 10, **extra,
+    }
+
+
+def make_record(method: str, pid: int, rep: int, answers: list, gold: str = "4", steps_per_path: int = 3,
+                dataset: str = "math", tag: str = "t", config: dict | None = None, final=..., reason: str | None = None,
+                step_text: str = "Let $x^2 = 4$, so $x = 2$.\n") -> dict:
+    speculative = method in ("spec", "ssr")
+    paths = []
+    for k, ans in enumerate(answers):
+        steps = [make_step(3.0 if j == 1 else 8.0, j != 1, f"{step_text}(step {j})", f"Target: step {j} fixed.\n")
+                 for j in range(steps_per_path)] if speculative else []
+        paths.append({
+            "index": k, "prompt_kind": "method" if method in ("ssr", "parallel") else "none", "role": None,
+            "strategy": f"Strategy {k}" if method in ("ssr", "parallel") else None,
+            "text": "".join(s["draft"] if s["accepted"] else s["rewrite"] for s in steps) or f"path {k} says \\boxed{{{ans}}}",
+            "answer": ans, "finish_reason": "answer" if ans is not None else "budget",
+            "mean_score": (8.0 + k * 0.1) if speculative else None, "steps": steps,
+            "tokens": {"draft_generated": 36 if speculative else 0, "target_generated": 30 + k},
+        })
+    votes: dict = {}
+    for a in answers:
+        if a is not None:
+            votes[a] = votes.get(a, 0) + 1
+    if final is ...:
+        final = max(votes, key=votes.get) if votes else None
+    n_steps = sum(len(p["steps"]) for p in paths)
+    n_rw = sum(1 for p in paths for s in p["steps"] if not s["accepted"])
+    return {
+        "schema_version": SCHEMA_VERSION, "complete": True, "method": method, "dataset": dataset,
+        "problem_id": pid, "repeat": rep, "problem": f"Problem {pid}: find $x$ with $x^2 = 4$ & x > 0.",
+        "gold_answer": gold, "final_answer": final,
+        "answer_reason": reason or ("no_answer" if final is None else "single_path" if len(answers) == 1 else "majority"),
+        "votes": votes,
+        "selection": {"raw": "1, 3", "parsed": [1, 3], "codes": [1, 3, 0][: len(answers)], "padded": 0,
+                      "strategies": [f"Strategy {k}" for k in range(len(answers))], "pool_size": 12} if method == "ssr" else None,
+        "paths": paths,
+        "usage": {"target": {"calls": 3, "prompt_tokens": 100, "cached_prompt_tokens": 20, "generated_tokens": 40}},
+        "stats": {"steps": n_steps, "rewrites": n_rw, "rewrite_rate": n_rw / n_steps if n_steps else None},
+        "timing": {"wall_seconds": 1.0 + pid + 0.1 * rep, "phase_seconds": {"draft": 0.5}},
+        "models": {"target": {"name": "tiny-target", "n_params": 10**6, "n_layers": 4, "hidden_size": 64},
+                   "draft": {"name": "tiny-draft", "n_params": 10**5, "n_layers": 2, "hidden_size": 32} if speculative else None},
+        "config": {"method": method, "target_model": "tiny-target", "draft_model": "tiny-draft", "token_budget": 96,
+                   "score_threshold": 7.0, "score_method": "greedy", "fast": 0, "num_paths": len(answers), **(config or {})},
+    }
+
+
+def write_records(root: Path, records: list[dict], tag: str = "t") -> Path:
+    for rec in records:
+        folder = root / rec["method"] / rec["dataset"] / tag
+        atomic_write_json(folder / result_filename(rec["problem_id"], rec["repeat"]), rec)
+    return root
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """An ssr run and a base run over 3 problems (gold 4): ssr gains on 1, loses on 2, no answer on problem 3."""
+    base = write_records(tmp_path / "base", [
+        make_record("base", 0, 0, ["4"]),
+        make_record("base", 1, 0, ["5"]),
+        make_record("base", 2, 0, ["4"]),
+        make_record("base", 3, 0, ["4"]),
+    ])
+    ssr = write_records(tmp_path / "ssr", [
+        make_record("ssr", 0, 0, ["4", "4"], config={"prompt_format": "chat"}),
+        make_record("ssr", 1, 0, ["4", "4"], config={"prompt_format": "chat"}),
+        make_record("ssr", 2, 0, ["7", "7"], config={"prompt_format": "chat"}),
+        make_record("ssr", 3, 0, [None, None], config={"prompt_format": "chat"}),
+    ])
+    return ssr, base
+
+
+def evaluated(ssr: Path, base: Path | None = None):
+    warnings: list[str] = []
+    payload, runs = evaluate([str(ssr)], baseline_dir=str(base) if base else None, grader=exact_grader(), warn=warnings.append)
+    return payload, runs, warnings
+
+
+# --------------------------------------------------------------------------- unit tests: data and escaping
+
+
+def test_script_json_escapes_everything_that_could_end_the_block_and_round_trips():
+    value = {"t": EVIL + " <!-- a & b > c \u2028 \u2029 end", "nan": float("nan"), "inf": float("inf"), "tup": (1, 2)}
+    text = R.script_json(value)
+    for bad in ("<", ">", "&", "\u2028", "\u2029"):
+        assert bad not in text
+    assert "\\u003c/script\\u003e" in text
+    back = json.loads(text)
+    assert back["t"] == value["t"]
+    assert back["nan"] is None and back["inf"] is None and back["tup"] == [1, 2]
+
+
+def test_parse_skipped_takes_pairs_and_the_evals_warning_strings():
+    got = R.parse_skipped([
+        ("/r/a.json", "not valid JSON"),
+        "skipped /r/problem_1_repeat_0.json: not valid JSON (JSONDecodeError: Expecting value: line 1 column 1)",
+        "warning: skipped /r/x: y/problem_2_repeat_0.json: marked incomplete",
+        "math ssr/t: unequal repeats per problem (1-2); pass@k uses each problem's own n",
+    ])
+    assert got == [
+        ("/r/a.json", "not valid JSON"),
+        ("/r/problem_1_repeat_0.json", "not valid JSON (JSONDecodeError: Expecting value: line 1 column 1)"),
+        ("/r/x: y/problem_2_repeat_0.json", "marked incomplete"),
+    ]
+
+
+def test_rows_carry_status_and_baseline_comparison(folders):
+    ssr, base = folders
+    payload, runs, _ = evaluated(ssr, base)
+    index, records = R.page_data(payload, runs, grader=exact_grader())
+    assert [r["label"] for r in index["runs"]] == ["ssr/t", "base/t"]
+    assert index["runs"][1]["is_baseline"] and index["runs"][0]["baseline"] == index["runs"][1]["run_dir"]
+    assert index["has_baseline"]
+    ssr_rows = {r["pid"]: r for r in index["rows"] if r["run"] == 0}
+    assert {p: r["st"] for p, r in ssr_rows.items()} == {0: "correct", 1: "correct", 2: "wrong", 3: "none"}
+    assert {p: r["cmp"] for p, r in ssr_rows.items()} == {0: "", 1: "gain", 2: "loss", 3: "loss"}
+    assert ssr_rows[1]["base"] == [0, 1] and ssr_rows[0]["base"] == [1, 1]
+    base_rows = [r for r in index["rows"] if r["run"] == 1]
+    assert len(base_rows) == 4 and all(r["cmp"] == "" and r["base"] is None for r in base_rows)
+    assert len(records) == len(index["rows"]) == 8
+    assert [r["i"] for r in index["rows"]] == list(range(8))
+    r0 = records[0]
+    assert r0["paths"][0]["correct"] is True and r0["gold"] == "4"
+    assert "config" not in r0 and "models" not in r0  # shown once per run
+    assert index["runs"][0]["config"]["prompt_format"] == "chat"
+    assert ssr_rows[0]["tok"] == 40 + 2 * 36  # usage.target.generated_tokens, + the paths' draft tokens (no usage.draft)
+    assert index["problems"]["math"]["2"].startswith("Problem 2")
+
+
+def test_comparison_rule_baseline_right_on_half_its_repeats():
+    assert R.comparison_flag(True, (0, 2)) == "gain"
+    assert R.comparison_flag(True, (1, 2)) == ""
+    assert R.comparison_flag(False, (1, 2)) == "loss"
+    assert R.comparison_flag(False, (0, 3)) == ""
+    assert R.comparison_flag(True, None) == ""
+
+
+def test_a_base_run_among_the_folders_is_the_baseline_without_baseline_dir(folders, tmp_path):
+    ssr, base = folders
+    warnings: list[str] = []
+    payload, runs = evaluate([str(ssr), str(base)], grader=exact_grader(), warn=warnings.append)
+    index, _ = R.page_data(payload, runs, grader=exact_grader())
+    by_label = {r["label"]: r for r in index["runs"]}
+    assert by_label["base/t"]["is_baseline"] and by_label["ssr/t"]["baseline"] == by_label["base/t"]["run_dir"]
+    assert {r["cmp"] for r in index["rows"] if index["runs"][r["run"]]["method"] == "ssr"} == {"", "gain", "loss"}
+
+
+def test_vote_groups_give_paths_and_the_tie_break_score(tmp_path):
+    rec = make_record("ssr", 0, 0, ["4", "2/4", "1/2", "4"], final="4", reason="tie_break_score")
+    rec["votes"] = {"4": 2, "1/2": 2}  # "2/4" was merged into "1/2" by the runner's equivalence test
+    write_records(tmp_path, [rec])
+    payload, runs, _ = evaluated(tmp_path)
+    equal = Grader(lambda a, b: {a, b} <= {"2/4", "1/2"} or a == b)
+    _, records = R.page_data(payload, runs, grader=equal)
+    groups = {g["answer"]: g for g in records[0]["vote_groups"]}
+    assert groups["4"]["paths"] == [0, 3] and groups["1/2"]["paths"] == [1, 2]
+    assert groups["4"]["score"] == pytest.approx((8.0 + 8.3) / 2) and groups["1/2"]["score"] == pytest.approx((8.1 + 8.2) / 2)
+    assert groups["4"]["chosen"] and not groups["1/2"]["chosen"]
+
+
+def test_page_embeds_escaped_json_and_runs_only_its_own_script(folders, tmp_path):
+    ssr, base = folders
+    rec_file = ssr / "ssr" / "math" / "t" / "problem_0_repeat_0.json"
+    rec = json.loads(rec_file.read_text())
+    rec["paths"][0]["steps"].append(make_step(2.0, False, EVIL, rewrite="<b>not bold</b> & \u2028 fine", score_prompt_tokens=321))
+    rec["problem"] = "x < y && y > z </script>"
+    atomic_write_json(rec_file, rec)
+    payload, runs, _ = evaluated(ssr, base)
+    (tmp_path / "out").mkdir()
+    out = R.write_report(payload, runs, tmp_path / "out", plots=(), grader=exact_grader())
+    assert out == tmp_path / "out" / "report.html"  # a folder gets report.html
+    page = out.read_text(encoding="utf-8")
+    # exactly: the index, the page's script, one block per record; model text opened no element
+    assert len(re.findall(r"<script\b", page)) == 2 + 8
+    assert "<img src=x" not in page and "<b>not bold" not in page and EVIL not in page
+    index, records = R.read_page_data(page)
+    assert len(records) == 8
+    step = records[0]["paths"][0]["steps"][-1]
+    assert step["draft"] == EVIL and step["rewrite"] == "<b>not bold</b> & \u2028 fine"
+    assert step["score_prompt_tokens"] == 321  # extra step fields travel with the step
+    assert records[0]["problem"] == "x < y && y > z </script>"
+    # the page builds text nodes only
+    js = (REPO / "ssr" / "report_assets" / "report.js").read_text()
+    assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "document.write" not in js
+
+
+def test_page_is_offline_and_its_csp_allows_only_its_own_script(folders, tmp_path):
+    import base64
+    import hashlib
+
+    ssr, base = folders
+    payload, runs, _ = evaluated(ssr, base)
+    page = R.write_report(payload, runs, tmp_path / "r.html", plots=None, grader=exact_grader()).read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", page, re.I)
+    assert "@import" not in page and "url(http" not in page
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
+    assert "default-src &#x27;none&#x27;" in csp or "default-src 'none'" in csp
+    scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
+    assert len(scripts) == 1
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    assert digest in csp
+    # plots: the inline pass@1 chart and matplotlib's step-score histogram as data: URIs
+    assert "<svg" in page and page.count('src="data:image/png;base64,') >= 1
+
+
+def test_header_shows_configuration_summary_and_skipped_files(folders, tmp_path):
+    ssr, base = folders
+    (ssr / "ssr" / "math" / "t" / "problem_9_repeat_0.json").write_text('{"schema_version": 1, "method": "ss')
+    old = make_record("ssr", 5, 0, ["4"], tag="old")  # an older record: no prompt_format in its config
+    assert "prompt_format" not in old["config"]
+    write_records(tmp_path / "old", [old], tag="old")
+    warnings: list[str] = []
+    payload, runs = evaluate([str(ssr), str(tmp_path / "old")], baseline_dir=str(base), grader=exact_grader(), warn=warnings.append)
+    page = R.write_report(payload, runs, tmp_path / "r.html", skipped=warnings, plots=(), grader=exact_grader()).read_text()
+    index, _ = R.read_page_data(page)
+    assert [Path(p).name for p, _ in index["skipped"]] == ["problem_9_repeat_0.json"]
+    assert "not valid JSON" in index["skipped"][0][1]
+    assert "Skipped result files (1)" in page and "problem_9_repeat_0.json" in page
+    for label in ("target model", "draft model", "token budget", "score threshold", "score method", "prompt format", "fast mode"):
+        assert f"<th>{label}</th>" in page
+    assert "not recorded" in page  # the old run has no prompt_format
+    assert "<td>chat</td>" in page and "tiny-target" in page
+    # the summary's numbers: pass@1 of the ssr run (2 of 4 right) and the baseline reference row
+    assert "0.500" in page and "base/t (baseline)" in page
+
+
+def test_cli_writes_the_report_into_the_first_folder(folders, capsys):
+    ssr, base = folders
+    assert R.main([str(ssr), "--baseline_dir", str(base), "--no_plots"]) == 0
+    page = (ssr / "report.html").read_text()
+    index, records = R.read_page_data(page)
+    assert len(index["rows"]) == 8 and "wrote" in capsys.readouterr().out
+    assert R.main([str(ssr.parent / "missing")]) == 2
+
+
+def test_a_speculative_paths_text_is_rebuilt_from_its_steps_when_that_is_exact():
+    steps = [make_step(8.0, True, "First step."), make_step(3.0, False, "bad", rewrite="Second, rewritten."),
+             make_step(9.0, True, "Third \\boxed{4}")]
+    path = {"steps": steps, "text": "First step.\n\nSecond, rewritten.Third \\boxed{4}\n\n"}
+    assert R.step_text_separators(path) == "101"
+    assert R.path_text({"steps": steps, "text": None, "text_seps": "101"}) == path["text"]
+    # anything else in the text (a dropped </think>, a prefix): the page keeps the text itself
+    assert R.step_text_separators({**path, "text": "Intro " + path["text"]}) is None
+    assert R.step_text_separators({**path, "text": path["text"] + "tail"}) is None
+    assert R.step_text_separators({"steps": [], "text": "x"}) is None
+
+
+def test_page_stores_speculative_text_once_and_survives_lone_surrogates(folders, tmp_path):
+    ssr, base = folders
+    rec_file = ssr / "ssr" / "math" / "t" / "problem_1_repeat_0.json"
+    rec = json.loads(rec_file.read_text())
+    rec["paths"][1]["steps"][0]["draft"] = "broken \ud800 text"  # what json.loads makes of a lone "\\ud800"
+    rec_file.write_text(json.dumps(rec))  # ensure_ascii: the file itself stays valid
+    payload, runs, _ = evaluated(ssr, base)
+    page = R.write_report(payload, runs, tmp_path / "r.html", plots=(), grader=exact_grader()).read_text(encoding="utf-8")
+    _, records = R.read_page_data(page)
+    p0 = records[0]["paths"][0]
+    assert p0["text"] is None and p0["text_seps"] == "000"
+    assert R.path_text(p0) == json.loads((ssr / "ssr" / "math" / "t" / "problem_0_repeat_0.json").read_text())["paths"][0]["text"]
+    assert records[1]["paths"][1]["steps"][0]["draft"] == "broken ? text"
+
+
+def test_base_paths_keep_their_text(folders):
+    ssr, base = folders
+    payload, runs, _ = evaluated(base)
+    _, records = R.page_data(payload, runs, grader=exact_grader())
+    assert records[0]["paths"][0]["steps"] == [] and "\\boxed{4}" in records[0]["paths"][0]["text"]
+
+
+# --------------------------------------------------------------------------- in a real browser
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+class Chromium:
+    """Headless Chromium driven through the DevTools protocol over a pipe (``--remote-debugging-pipe``).
+
+    Standard library only: the browser reads JSON commands on its fd 3 and
+    writes replies and events on its fd 4, each message ended by a NUL byte.
+    """
+
+    def __init__(self, binary: str, width: int = 1400, height: int = 1000) -> None:
+        self.profile = tempfile.TemporaryDirectory(prefix="ssr-chromium-")
+        self.log = open(Path(self.profile.name) / "stderr.log", "wb")
+        to_child_r, self._w = os.pipe()
+        self._r, from_child_w = os.pipe()
+
+        def child_fds() -> None:  # runs in the child: the pipe ends become fds 3 and 4
+            import fcntl
+
+            a = fcntl.fcntl(to_child_r, fcntl.F_DUPFD, 10)
+            b = fcntl.fcntl(from_child_w, fcntl.F_DUPFD, 10)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                f"--user-data-dir={self.profile.name}", f"--window-size={width},{height}", "--remote-debugging-pipe", "about:blank"]
+        # close_fds=False: fds 3 and 4 made in child_fds must survive; Python's own fds are close-on-exec anyway
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+                                     close_fds=False, preexec_fn=child_fds)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._buf = b""
+        self._id = 0
+        self.session: str | None = None
+        page = next(t for t in self.call("Target.getTargets")["targetInfos"] if t["type"] == "page")
+        self.session = self.call("Target.attachToTarget", targetId=page["targetId"], flatten=True)["sessionId"]
+        self.call("Page.enable")
+        self.call("Runtime.enable")
+
+    def _message(self) -> dict:
+        while b"\0" not in self._buf:
+            chunk = os.read(self._r, 1 << 20)
+            if not chunk:
+                raise RuntimeError("Chromium closed the DevTools pipe:\n" + Path(self.log.name).read_text(errors="replace")[-3000:])
+            self._buf += chunk
+        msg, self._buf = self._buf.split(b"\0", 1)
+        return json.loads(msg)
+
+    def call(self, method: str, **params) -> dict:
+        self._id += 1
+        msg: dict = {"id": self._id, "method": method, "params": params}
+        if self.session and not method.startswith("Target."):
+            msg["sessionId"] = self.session
+        os.write(self._w, json.dumps(msg).encode() + b"\0")
+        while True:
+            reply = self._message()  # events in between are dropped
+            if reply.get("id") == self._id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+
+    def js(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 60.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.js(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still false after {timeout:.0f} s: {expression}")
+            time.sleep(0.01)
+
+    def open(self, url: str, timeout: float = 60.0) -> float:
+        """Load ``url``; returns the seconds until the page set its ready marker (list rendered)."""
+        self.call("Page.navigate", url="about:blank")  # a URL differing only in its hash would not reload the page
+        self.wait_for("location.href === 'about:blank'")
+        t0 = time.monotonic()
+        self.call("Page.navigate", url=url)
+        self.wait_for("!!document.documentElement && document.documentElement.getAttribute('data-ready') === '1' && location.href === " + json.dumps(url), timeout)
+        return time.monotonic() - t0
+
+    def screenshot(self, path: Path, width: int = 1400, height: int = 2200) -> Path:
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close")
+        except (RuntimeError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._w)
+        os.close(self._r)
+        self.log.close()
+        self.profile.cleanup()
+
+
+@pytest.fixture(scope="module")
+def chromium_path():
+    path = find_chromium()
+    if path is None:
+        pytest.skip("Chromium not found: run `bash scripts/install_browser.sh` (apt: chromium, chromium-driver) for the browser tests")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    b = Chromium(chromium_path)
+    yield b
+    b.close()
+
+
+REAL_PROBLEMS = [
+    {"problem": "If $a < b$ and $b > c$ & $c = 1$, what is $\\frac{6}{3}$? <b>not bold</b>", "answer": "2"},
+    {"problem": "Compute $2^{3}$.", "answer": "8"},
+]
+
+
+def run_script(args: list[str]) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def real_report(tmp_path_factory, chromium_path):
+    """A real tiny run (ssr with every step rewritten, and base), one record salted with HTML, and its report."""
+    out = tmp_path_factory.mktemp("real")
+    # two MATH-style problems of our own (offline; HTML-like characters travel through the real pipeline)
+    data = out / "data"
+    data.mkdir()
+    (data / "math500.jsonl").write_text("".join(json.dumps(p) + "\n" for p in REAL_PROBLEMS))
+    backend = "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
+    common = ["--preset", "tiny", "--backend", backend, "--data_dir", str(data), "--output_dir", str(out / "gen"), "--no_progress"]
+    run_script(["spec_scale_reason_2.py", *common, "--score_threshold", "10"])
+    run_script(["base_test.py", *common])
+    ssr_dir = out / "ssr_copy"
+    shutil.copytree(out / "gen" / "ssr", ssr_dir)
+    rec_file = next(ssr_dir.rglob("problem_0_repeat_0.json"))
+    original = json.loads(rec_file.read_text())
+    salted = copy.deepcopy(original)
+    salted["paths"][0]["steps"].append(make_step(1.0, False, "Draft " + EVIL, rewrite="Rewrite <i>kept as text</i> & done",
+                                                 score_prompt_tokens=77))
+    atomic_write_json(rec_file, salted)
+    (rec_file.parent / "problem_9_repeat_0.json").write_text('{"schema_version": 1, "comp')  # a truncated file
+    report = out / "report.html"
+    run_script(["-m", "ssr.report", str(ssr_dir), "--baseline_dir", str(out / "gen" / "base"), "--out", str(report)])
+    index, _ = R.read_page_data(report.read_text(encoding="utf-8"))
+    row = next(r for r in index["rows"] if index["runs"][r["run"]]["method"] == "ssr" and r["pid"] == 0 and r["rep"] == 0)
+    return report, original, index, row
+
+
+def texts(browser: Chromium, selector: str) -> list[str]:
+    return browser.js(f"Array.from(document.querySelectorAll({json.dumps(selector)}), n => n.textContent)")
+
+
+@pytest.mark.slow
+def test_browser_opens_a_clicked_problem_with_its_rejected_steps_and_rewrites(browser, real_report):
+    report, original, index, row = real_report
+    browser.open(report.as_uri())
+    assert browser.js("document.querySelectorAll('tr.row').length") == len(index["rows"]) == 4  # ssr and base records
+    assert "Skipped result files (1)" in browser.js("document.getElementById('skipped').textContent")
+    assert browser.js("document.querySelectorAll('#plots img, #plots svg').length") >= 2
+    assert browser.js("document.querySelectorAll('.rec').length") == 0  # nothing rendered before it is opened
+    browser.js(f"document.querySelector('tr.row[data-row=\"{row['i']}\"]').click()")
+    rec_sel = f'[data-record="{row["i"]}"]'
+    browser.wait_for(f"!!document.querySelector({json.dumps(rec_sel)})")
+    # --score_threshold 10: every real step was rejected; each shows its draft beside the target's real rewrite
+    for k, path in enumerate(original["paths"]):
+        steps = path["steps"]
+        assert steps and all(not s["accepted"] for s in steps)
+        base = f'{rec_sel} .path[data-path="{path["index"]}"]'
+        got_rewrites = texts(browser, f"{base} li.step.rejected .rewrite .text")
+        got_drafts = texts(browser, f"{base} li.step.rejected .draft .text")
+        extra = 1 if k == 0 else 0  # the salted step
+        assert got_rewrites[: len(steps)] == [s["rewrite"] for s in steps] and len(got_rewrites) == len(steps) + extra
+        assert got_drafts[: len(steps)] == [s["draft"] for s in steps]
+        # the full text (rebuilt from the steps where the page left it out) is the recorded text
+        assert texts(browser, f"{base} .path-text") == [path["text"]]
+        answer = browser.js(f"document.querySelector({json.dumps(base + ' .path-head')}).textContent")
+        assert (path["finish_reason"] or "–") in answer
+    assert "score_prompt_tokens 77" in browser.js(f"document.querySelector({json.dumps(rec_sel)}).textContent")
+    assert original["problem"] in texts(browser, f"{rec_sel} .problem-text")
+    # filters: only wrong records, then only "SSR right where the baseline is wrong"
+    browser.js("var s = document.querySelector('select[name=st]'); s.value = 'wrong'; s.dispatchEvent(new Event('change'))")
+    assert set(browser.js("Array.from(document.querySelectorAll('tr.row'), n => n.dataset.status)")) <= {"wrong"}
+    browser.js("var s = document.querySelector('select[name=st]'); s.value = ''; s.dispatchEvent(new Event('change'))")
+    browser.js("var s = document.querySelector('select[name=cmp]'); s.value = 'gain'; s.dispatchEvent(new Event('change'))")
+    gains = [r["i"] for r in index["rows"] if r["cmp"] == "gain"]
+    assert browser.js("Array.from(document.querySelectorAll('tr.row'), n => +n.dataset.row)") == gains
+
+
+@pytest.mark.slow
+def test_browser_shows_injected_html_as_text_runs_none_of_it_and_takes_a_screenshot(browser, real_report, tmp_path):
+    report, _, index, row = real_report
+    url = report.as_uri() + f"#open=0/0&run={row['run']}&view=record"
+    browser.open(url)
+    assert browser.wait_for("document.documentElement.getAttribute('data-opened')") == str(row["i"])
+    rec_sel = f'[data-record="{row["i"]}"]'
+    salted = f'{rec_sel} .path[data-path="0"] li.step.rejected:last-child'
+    assert texts(browser, f"{salted} .draft .text") == ["Draft " + EVIL]
+    assert texts(browser, f"{salted} .rewrite .text") == ["Rewrite <i>kept as text</i> & done"]
+    assert browser.js(f"document.querySelectorAll({json.dumps(rec_sel + ' script, ' + rec_sel + ' img, ' + rec_sel + ' i')}).length") == 0
+    assert browser.js("document.documentElement.hasAttribute('data-pwned')") is False
+    assert "PWNED" not in browser.js("document.title")
+    assert browser.js("document.querySelectorAll('script:not([type])').length") == 1  # the page's own script only
+    shot = browser.screenshot(tmp_path / "report.png")
+    assert shot.stat().st_size > 10_000
+    target = os.environ.get("SSR_REPORT_SCREENSHOT")
+    if target:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, target)
