@@ -22,7 +22,7 @@ METHODS = ("base", "parallel", "spec", "ssr")
 # of a preset instead, whatever the command says: SSR_SWAP_MODELS=tiny python spec_scale_reason.py ...
 # Everything a preset sets is replaced (models, engine settings, budgets), except what to run on.
 SWAP_MODELS_ENV = "SSR_SWAP_MODELS"
-KEPT_BY_SWAP = frozenset({"dataset_name", "problem_id", "repeat_id", "data_dir", "output_dir", "num_paths", "method_num", "max_concurrent_problems"})
+KEPT_BY_SWAP = frozenset({"dataset_name", "problem_id", "repeat_id", "data_dir", "output_dir", "num_paths", "method_num"})
 
 
 @dataclass
@@ -151,7 +151,7 @@ def add_run_args(parser: argparse.ArgumentParser, defaults: RunConfig | None = N
     g = parser.add_argument_group("running")
     g.add_argument("--max_concurrent_problems", type=int, default=d.max_concurrent_problems)
     g.add_argument("--overwrite", action="store_true", default=d.overwrite)
-    g.add_argument("--preset", default=d.preset, help="tiny | cpu-demo | paper")
+    g.add_argument("--preset", default=d.preset, help="tiny | smoke | cpu-demo | paper")
     g.add_argument("--no_progress", dest="progress", action="store_false", default=d.progress)
 
 

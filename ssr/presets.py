@@ -9,7 +9,7 @@ from typing import Any
 
 from ssr.config import PAPER_DRAFT, PAPER_TARGET
 
-PRESETS = ("tiny", "cpu-demo", "paper")
+PRESETS = ("tiny", "smoke", "cpu-demo", "paper")
 
 
 def _tiny() -> dict[str, Any]:
@@ -30,6 +30,12 @@ def _tiny() -> dict[str, Any]:
         "method_num": 2,
         "max_concurrent_problems": 4,
     }
+
+
+def _smoke() -> dict[str, Any]:
+    """The tiny models at the smallest budgets that still take several steps, all problems at once:
+    for running whole commands (the paper's 30 AIME problems x 3 repeats) as a plumbing check."""
+    return _tiny() | {"token_budget": 16, "max_step_tokens": 8, "max_concurrent_problems": 128}
 
 
 def _cpu_demo() -> dict[str, Any]:
@@ -70,7 +76,7 @@ def _paper() -> dict[str, Any]:
 
 
 def preset_overrides(name: str, method: str) -> dict[str, Any]:
-    builders = {"tiny": _tiny, "cpu-demo": _cpu_demo, "paper": _paper}
+    builders = {"tiny": _tiny, "smoke": _smoke, "cpu-demo": _cpu_demo, "paper": _paper}
     if name not in builders:
         raise KeyError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
     return builders[name]()

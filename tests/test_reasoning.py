@@ -302,3 +302,33 @@ def test_raw_prompt_format_sends_plain_text_to_every_call():
     for prompt in target.score_prompts:
         assert isinstance(prompt.prompt, str) and prompt.prompt.startswith("Suggested approach:")
         assert draft.render(prompt.prompt) in draft.seen
+
+
+def solve_with_grader(c, target, draft):
+    """Like ``solve`` but with the suite's real answer functions (boxed-only step ends)."""
+    from ssr import grading
+    from ssr.runner import Job
+
+    done = {}
+    runner = ProblemRunner(c, target.render(_user(".")), equal, grading.extract_answer, grading.boxed_answer)
+    sched = Scheduler(c, {"target": target, "draft": draft}, runner, lambda job, out: done.setdefault("o", out))
+    sched.run([Job(Problem("math", 0, "What is 2+3?", "5", {}), 0, path=None)])  # type: ignore[arg-type]
+    return done["o"]
+
+
+@pytest.mark.parametrize("thought", ["So the final answer is 5, but wait let me verify.", "the answer: maybe 12? Let me check", "Answer: \\boxed{5"])
+def test_a_path_ends_only_on_a_complete_box(thought):
+    outs = iter([thought, "Checked: \\boxed{5}."])
+    draft = ScriptedEngine(lambda p, sp: (next(outs), "stop", "\n\n"))
+    target = ScriptedEngine(target_writes(), const_score(9))
+    out = solve_with_grader(cfg(fast=1), target, draft)
+    p = out.paths[0]
+    assert len(p.steps) == 2 and p.steps[0].draft == thought  # the thought did not end the path
+    assert (p.finish_reason, p.answer, out.decision.answer) == ("answer", "5", "5")
+
+
+def test_a_step_boxing_several_parts_answers_with_all_of_them():
+    draft = ScriptedEngine(lambda p, sp: ("So $x=\\boxed{2}$ or $x=\\boxed{-3}$.", "stop", None))
+    target = ScriptedEngine(target_writes(), const_score(9))
+    p = solve_with_grader(cfg(), target, draft).paths[0]
+    assert p.finish_reason == "answer" and p.answer == "2, -3"
