@@ -307,6 +307,9 @@ def cost_stats(run: Run) -> dict[str, Any]:
         "target_tokens_mean": _mean(generated_tokens(r, "target") for r in recs),
         "draft_tokens_mean": _mean(generated_tokens(r, "draft") for r in recs),
         "tokens_per_path_mean": _mean(tokens_per_path(r) for r in recs),
+        # forward passes on each problem's critical path (see ssr.runner); None for records without the count
+        "target_forward_passes_mean": _mean(((r.get("usage") or {}).get("target") or {}).get("sequential_forward_passes") for r in recs),
+        "draft_forward_passes_mean": _mean(((r.get("usage") or {}).get("draft") or {}).get("sequential_forward_passes") for r in recs),
         "steps_mean": _mean(steps),
         "rewrite_rate": (sum(x or 0 for x in rewrites) / total_steps) if total_steps else None,
         "rewrite_rate_per_record": _summary_of(
@@ -472,7 +475,18 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
-def format_report(summaries: Sequence[dict[str, Any]], ks: Sequence[int], with_flops: bool, model_name: str | None = None) -> str:
+COMPACT_RUN_WIDTH = 34
+
+
+def _short(label: str, width: int = COMPACT_RUN_WIDTH) -> str:
+    return label if len(label) <= width else label[: width - 1] + "~"
+
+
+def format_report(
+    summaries: Sequence[dict[str, Any]], ks: Sequence[int], with_flops: bool, model_name: str | None = None, wide: bool = False
+) -> str:
+    """One table per dataset. Compact by default (fits 120 columns: the numbers compared first, run names
+    cut to fit and given in full below the table); ``wide`` prints every column."""
     blocks = []
     for dataset in sorted({s["dataset"] for s in summaries}):
         rows, extra = [], []
@@ -480,34 +494,59 @@ def format_report(summaries: Sequence[dict[str, Any]], ks: Sequence[int], with_f
         for s in group:
             lo, hi = s.get("pass@1_ci95") or (None, None)
             gkeys = sorted(k for k in s if k.startswith("g_pass@"))
-            row = [
-                f"{s['method']}/{s['tag']}",
-                str(s["problems"]),
-                str(s["repeats"]),
-                *(_fmt(s.get(f"pass@{k}")) for k in ks),
-                f"[{_fmt(lo)}, {_fmt(hi)}]",
-                _fmt(s.get("majority_vote")),
-                " ".join(_fmt(s[k]) for k in gkeys),
-                "/".join(_fmt(s["latency_s"].get(q), 1) for q in ("mean", "median", "p90")),
-                _fmt(s.get("target_tokens_mean"), 0),
-                _fmt(s.get("draft_tokens_mean"), 0),
-                _fmt(s.get("steps_mean"), 1),
-                _fmt(s.get("rewrite_rate")),
-            ]
-            if with_flops:
-                f = s.get("flops") or {}
-                row += [_fmt(f.get("N"), 1), _fmt(f.get("beta")), _fmt(f.get("alpha"), 4), _fmt(f.get("gamma")), _fmt(f.get("processed_flops_ratio"))]
+            f = s.get("flops") or {}
+            passes = _fmt(s.get("target_forward_passes_mean"), 0)
+            if wide:
+                row = [
+                    f"{s['method']}/{s['tag']}",
+                    str(s["problems"]),
+                    str(s["repeats"]),
+                    *(_fmt(s.get(f"pass@{k}")) for k in ks),
+                    f"[{_fmt(lo)}, {_fmt(hi)}]",
+                    _fmt(s.get("majority_vote")),
+                    " ".join(_fmt(s[k]) for k in gkeys),
+                    "/".join(_fmt(s["latency_s"].get(q), 1) for q in ("mean", "median", "p90")),
+                    _fmt(s.get("target_tokens_mean"), 0),
+                    _fmt(s.get("draft_tokens_mean"), 0),
+                    _fmt(s.get("steps_mean"), 1),
+                    _fmt(s.get("rewrite_rate")),
+                    passes,
+                    _fmt(s.get("draft_forward_passes_mean"), 0),
+                ]
+                if with_flops:
+                    row += [_fmt(f.get("N"), 1), _fmt(f.get("beta")), _fmt(f.get("alpha"), 4), _fmt(f.get("gamma")), _fmt(f.get("processed_flops_ratio"))]
+            else:
+                row = [
+                    _short(f"{s['method']}/{s['tag']}"),
+                    str(s["problems"]),
+                    str(s["repeats"]),
+                    *(_fmt(s.get(f"pass@{k}")) for k in ks),
+                    _fmt(s["latency_s"].get("mean"), 1),
+                    _fmt(s.get("target_tokens_mean"), 0),
+                    _fmt(s.get("rewrite_rate")),
+                    passes,
+                ]
+                if with_flops:
+                    row += [_fmt(f.get("gamma")), _fmt(f.get("processed_flops_ratio"))]
             rows.append(row)
             fr = ", ".join(f"{k} {v}" for k, v in s["finish_reasons"].items() if v)
             extra.append(f"  {s['method']}/{s['tag']}: finish {fr or '-'}; answers {', '.join(f'{k} {v}' for k, v in s['answer_reasons'].items())}; "
                          f"path acc {_fmt(s.get('path_accuracy'))}, any path {_fmt(s.get('any_path_correct'))}  [{s['run_dir']}]")
-        taus = "/".join(str(t) for t in G_PASS_TAUS)
-        headers = ["run", "probs", "reps", *(f"pass@{k}" for k in ks), "pass@1 95% CI", "maj", f"G-Pass@min(reps,3) tau {taus}",
-                   "latency s mean/med/p90", "tok tgt", "tok drf", "steps", "rewrite"]
-        if with_flops:
-            headers += ["N", "beta", "alpha", "gamma", "proc ratio"]
+        if wide:
+            taus = "/".join(str(t) for t in G_PASS_TAUS)
+            headers = ["run", "probs", "reps", *(f"pass@{k}" for k in ks), "pass@1 95% CI", "maj", f"G-Pass@min(reps,3) tau {taus}",
+                       "latency s mean/med/p90", "tok tgt", "tok drf", "steps", "rewrite", "tgt passes", "drf passes"]
+            if with_flops:
+                headers += ["N", "beta", "alpha", "gamma", "proc ratio"]
+        else:
+            headers = ["run", "probs", "reps", *(f"pass@{k}" for k in ks), "lat s", "tok tgt", "rewrite", "tgt passes"]
+            if with_flops:
+                headers += ["gamma", "proc"]
         label = f"== {dataset}" + (f" ({model_name})" if model_name else "")
         blocks.append(f"{label}\n" + _table(headers, rows) + "\n" + "\n".join(extra))
+    if not wide:
+        blocks.append("(compact: --wide prints every column; summary.csv has them all. tgt passes: sequential target "
+                      "forward passes per problem; gamma: the paper's normalized FLOPs; proc: processed-token FLOPs vs baseline)")
     return "\n\n".join(blocks)
 
 
@@ -570,6 +609,7 @@ def build_parser(spec: bool) -> argparse.ArgumentParser:
     p.add_argument("--data_dir", default=None, help="re-read gold answers from the benchmark files in this folder instead of trusting the records")
     p.add_argument("--out", default=None, help="where summary.json, summary.csv and plots go (default: the first --result_dir)")
     p.add_argument("--no_plots", action="store_true")
+    p.add_argument("--wide", action="store_true", help="print every column (default: a compact table that fits 120 columns)")
     p.add_argument("--no_html", action="store_true", help="do not write report.html (the browsable report of every trace)")
     return p
 
@@ -726,7 +766,7 @@ def main(argv: Sequence[str] | None = None, spec: bool = False) -> int:
         return EXIT_NO_DATA
     shown = {s["run_dir"] for s in payload["runs"]}
     reference = [{**b, "tag": f"{b['tag']} (baseline)"} for b in payload["baselines"].values() if b["run_dir"] not in shown]
-    print(format_report(reference + payload["runs"], payload["k"], with_flops=spec, model_name=args.model_name))
+    print(format_report(reference + payload["runs"], payload["k"], with_flops=spec, model_name=args.model_name, wide=args.wide))
     out_dir = Path(args.out or args.result_dir[0])
     json_path, csv_path = write_summary(out_dir, payload)
     print(f"\nwrote {json_path} and {csv_path}")

@@ -58,7 +58,12 @@ def run_dir(cfg: RunConfig) -> Path:
 
 
 def _usage_block() -> dict[str, Any]:
-    return {"calls": 0, "prompt_tokens": 0, "cached_prompt_tokens": 0, "generated_tokens": 0, "cache_reported": False}
+    # sequential_forward_passes: the model's forward passes on this problem's critical path. One request
+    # of a problem is served in one batched call, so it costs the longest of its generations (one pass
+    # per token) or one pass for a scoring batch. On a GPU a pass at small batch costs about the same
+    # whatever it carries, so this count is a model-free proxy of latency that FLOPs miss.
+    return {"calls": 0, "prompt_tokens": 0, "cached_prompt_tokens": 0, "generated_tokens": 0, "cache_reported": False,
+            "sequential_forward_passes": 0}
 
 
 @dataclass
@@ -123,6 +128,8 @@ class Scheduler:
     def _account(self, job: Job, req: Request, results: Sequence[GenerationResult | ScoreResult], seconds: float) -> None:
         job.phase_seconds[req.phase] = job.phase_seconds.get(req.phase, 0.0) + seconds
         u = job.usage[req.model]
+        if results:
+            u["sequential_forward_passes"] += 1 if req.kind == "score" else max(max(r.completion_tokens, 1) for r in results)  # type: ignore[union-attr]
         for r in results:
             cached = r.cached_prompt_tokens
             if cached is not None:

@@ -393,3 +393,15 @@ def test_beta_uses_the_stored_final_tokens_and_excludes_rejected_drafts():
     path["tokens"]["final"] = 24
     assert E.final_path_tokens(path) == 24  # the loop's own count wins when stored
     assert E.final_path_tokens(make_path("1", target=70)) == 70  # no steps: what the target wrote
+
+
+def test_table_is_compact_by_default_and_wide_on_request(tmp_path):
+    pytest.importorskip("ssr.grading")
+    base, ssr = build_base(tmp_path), build_ssr(tmp_path)
+    args = ["--result_dir", ssr, "--baseline_dir", base, "--no_plots", "--no_html", "--out", tmp_path / "o"]
+    compact = run_script("spec_eval.py", *args).stdout
+    table = [ln for ln in compact.splitlines() if ln.startswith(("run ", "---", "ssr/", "base/"))]
+    assert len(table) == 4 and max(len(ln) for ln in table) <= 120
+    assert "gamma" in table[0] and "tgt passes" in table[0] and "95% CI" not in table[0]
+    wide = run_script("spec_eval.py", *args, "--wide").stdout
+    assert "pass@1 95% CI" in wide and "beta" in wide and "alpha" in wide

@@ -151,3 +151,33 @@ def test_config_is_written_into_every_record(tmp_path):
 def test_run_tags_separate_methods_and_settings(tmp_path, method, tag):
     cfg = config(tmp_path, method=method, repeat_id=1)
     assert run_dir(cfg).name == tag
+
+
+def test_sequential_forward_passes_count_the_critical_path(tmp_path):
+    """Per round: the longest draft step, one scoring pass, the longest rewrite (all paths batched)."""
+    cfg = config(tmp_path, repeat_id=1)
+    run_experiment(cfg, PROBLEMS[:2], engines())
+    for rec in load_results(run_dir(cfg)).records:
+        target, draft = _expected(rec)
+        assert rec["usage"]["target"]["sequential_forward_passes"] == target
+        assert rec["usage"]["draft"]["sequential_forward_passes"] == draft
+        # far fewer than the tokens generated across the paths: the paths share each pass
+        assert draft < rec["usage"]["draft"]["generated_tokens"]
+    base = config(tmp_path, method="base", repeat_id=1)
+    run_experiment(base, PROBLEMS[:1], engines())
+    (rec,) = load_results(run_dir(base)).records
+    assert rec["usage"]["target"]["sequential_forward_passes"] == rec["usage"]["target"]["generated_tokens"]
+
+
+def _expected(record):
+    target = draft = 0
+    if record["selection"] is not None:
+        target += max(1, len(record["selection"]["raw"].split()))  # the scripted engine counts words
+    rounds = max(len(p["steps"]) for p in record["paths"])
+    for k in range(rounds):
+        live = [p["steps"][k] for p in record["paths"] if len(p["steps"]) > k]
+        draft += max(max(s["draft_tokens"], 1) for s in live)
+        target += 1  # one scoring pass for all live paths
+        rewrites = [max(s["rewrite_tokens"], 1) for s in live if not s["accepted"]]
+        target += max(rewrites) if rewrites else 0
+    return target, draft
