@@ -32,7 +32,48 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def write_markdown(report: dict[str, Any]) -> str:
+def _scoring_share(report: dict[str, Any]) -> float | None:
+    return (report.get("ssr_phase_share") or {}).get("target.score")
+
+
+def compare_section(report: dict[str, Any], previous: dict[str, Any]) -> list[str]:
+    """This run's scoring cost next to an earlier report's (same command, other code)."""
+    pc, pp = report.get("prefix_cache") or {}, previous.get("prefix_cache") or {}
+    now, before = dict(_rows(report)), dict(_rows(previous))
+    lines = [
+        "",
+        "## Against the previous report",
+        "",
+        f"Previous: `{previous.get('command', '?')}` ({previous.get('config', {}).get('score_prompt', 'grader')} scoring prompt)",
+        "",
+        "| | previous | this run |",
+        "|---|---|---|",
+        f"| scoring prompt | {previous.get('config', {}).get('score_prompt', 'grader (separate message)')} | {report['config'].get('score_prompt', '?')} |",
+        f"| mean scoring prompt, tokens | {_f(pp.get('mean_scoring_prompt_tokens'), 0)} | {_f(pc.get('mean_scoring_prompt_tokens'), 0)} |",
+        f"| prefilled per scoring pass (not from the cache), tokens | {_f(pp.get('mean_uncached_prefill_tokens'), 0)} | {_f(pc.get('mean_uncached_prefill_tokens'), 0)} |",
+        f"| served from the cache per scoring pass, tokens | {_f(_cached(pp), 0)} | {_f(_cached(pc), 0)} |",
+        f"| mean draft step, tokens | {_f(pp.get('mean_draft_step_tokens'), 0)} | {_f(pc.get('mean_draft_step_tokens'), 0)} |",
+        f"| share of SSR wall time spent scoring | {_pct(_scoring_share(previous))} | {_pct(_scoring_share(report))} |",
+    ]
+    for name in ("spec-reason", "ssr"):
+        a, b = before.get(name) or {}, now.get(name) or {}
+        lines.append(f"| {name}: wall s / problem | {_f((a.get('latency_s') or {}).get('mean'), 1)} | {_f((b.get('latency_s') or {}).get('mean'), 1)} |")
+        lines.append(f"| {name}: rewrite rate | {_f(a.get('rewrite_rate'))} | {_f(b.get('rewrite_rate'))} |")
+        lines.append(f"| {name}: processed FLOPs ratio | {_f((a.get('flops') or {}).get('processed_flops_ratio'))} | {_f((b.get('flops') or {}).get('processed_flops_ratio'))} |")
+    return lines
+
+
+def _cached(pc: dict[str, Any]) -> float | None:
+    if not pc:
+        return None
+    return pc["mean_scoring_prompt_tokens"] - pc["mean_uncached_prefill_tokens"]
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
+def write_markdown(report: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
     m = report["machine"]
     c = report["config"]
     lines = [
@@ -91,6 +132,8 @@ def write_markdown(report: dict[str, Any]) -> str:
             f"of which {pc['mean_uncached_prefill_tokens']:.0f} were prefilled (not served from the cache; hit fraction {_f(pc['cache_hit_fraction'])})",
             f"- mean draft step: {pc['mean_draft_step_tokens']:.0f} tokens",
         ]
+    if previous is not None:
+        lines += compare_section(report, previous)
     notes = report["evaluation"].get("notes") or []
     if notes:
         lines += ["", "Evaluation notes:", ""] + [f"- {n}" for n in notes]
@@ -124,5 +167,7 @@ def write_plot(report: dict[str, Any], path: Path) -> None:
 
 
 if __name__ == "__main__":
+    # python bench/report.py REPORT.json [PREVIOUS_REPORT.json]: the markdown, with a comparison section
     rep = json.loads(Path(sys.argv[1]).read_text())
-    print(write_markdown(rep))
+    prev = json.loads(Path(sys.argv[2]).read_text()) if len(sys.argv) > 2 else None
+    print(write_markdown(rep, prev), end="")

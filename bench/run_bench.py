@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="first N problems after filtering")
     parser.add_argument("--throughput_limit", type=int, default=None, help="problems for the concurrency comparison (default: all)")
     parser.add_argument("--out", default="bench/results/run")
+    parser.add_argument("--compare_to", default=None, metavar="REPORT_JSON", help="an earlier report.json to compare scoring costs with")
     argv = list(argv if argv is not None else sys.argv[1:])
     args = parser.parse_args(argv)
     # the bench's own options (--levels, --limit, ...) are not RunConfig fields and are left out here
@@ -178,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench.report import write_markdown, write_plot
 
     write_plot(report, out / "report.png")
-    (out / "report.md").write_text(write_markdown(report))
+    previous = json.loads(Path(args.compare_to).read_text()) if args.compare_to else None
+    (out / "report.md").write_text(write_markdown(report, previous))
     print((out / "report.md").read_text())
     return 0
 
