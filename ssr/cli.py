@@ -29,15 +29,22 @@ def main(method: str, description: str, argv: Sequence[str] | None = None, **def
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from ssr.engines import default_backend
-    from ssr.runner import run_experiment
+    from ssr.logs import engine_output_to
+    from ssr.runner import run_dir, run_experiment
 
     # record the backend that really ran, not "default"
     cfg.backend = cfg.backend or default_backend()
+    log_path = None if cfg.verbose else run_dir(cfg) / "engine.log"
+    if log_path is not None:
+        print(f"engine output: {log_path} (--verbose shows it here)", file=sys.stderr)
 
     try:
-        report = run_experiment(cfg, problems)
+        with engine_output_to(log_path):
+            report = run_experiment(cfg, problems)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if log_path is not None:
+            print(f"the engines' own output is in {log_path}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted: finished problems are saved; rerun the same command to resume", file=sys.stderr)

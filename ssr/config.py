@@ -78,6 +78,7 @@ class RunConfig:
     overwrite: bool = False
     preset: str | None = None
     progress: bool = True
+    verbose: bool = False  # engine output on the terminal instead of <run folder>/engine.log
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,6 +154,8 @@ def add_run_args(parser: argparse.ArgumentParser, defaults: RunConfig | None = N
     g.add_argument("--overwrite", action="store_true", default=d.overwrite)
     g.add_argument("--preset", default=d.preset, help="tiny | smoke | cpu-demo | paper")
     g.add_argument("--no_progress", dest="progress", action="store_false", default=d.progress)
+    g.add_argument("--verbose", action="store_true", default=d.verbose,
+                   help="show the engines' own output (start-up logs, warnings); default: <run folder>/engine.log")
 
 
 def explicit_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:

@@ -68,6 +68,15 @@ def test_script_writes_complete_records_with_the_real_vllm_engine(vllm_results, 
     assert "2/2 results" in procs[method].stdout
 
 
+def test_engine_chatter_goes_to_the_run_folder_log(vllm_results):
+    out, procs = vllm_results
+    for method, proc in procs.items():
+        log = next((out / method / "math").iterdir()) / "engine.log"
+        assert "engine output: " in proc.stderr and str(log) in proc.stderr
+        assert " INFO " not in proc.stderr and " WARNING " not in proc.stderr, proc.stderr[-2000:]
+        assert " INFO " in log.read_text()  # vLLM's start-up lines, kept for reading
+
+
 def test_rerun_skips_finished_problems(vllm_results):
     out, _ = vllm_results
     folder = next((out / "base" / "math").iterdir())
