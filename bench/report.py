@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ORDER = ("baseline", "parallel", "spec-reason", "ssr")
+ORDER = ("baseline", "parallel", "spec-reason", "ssr", "ssr-fast1", "ssr-fast2")
 
 
 def _f(x: Any, digits: int = 3) -> str:
@@ -19,11 +19,14 @@ def _f(x: Any, digits: int = 3) -> str:
 
 
 def _rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(arm, batched summary) in order; reads old reports (one evaluation, no arms) too."""
     ev = report["evaluation"]
+    if "batched" in ev:
+        return [(name, r) for name in ORDER if (r := ev["batched"]["by_arm"].get(name))]
     by_method = {r["method"]: r for r in ev["runs"]}
     names = {"baseline": "base", "parallel": "parallel", "spec-reason": "spec", "ssr": "ssr"}
     out = []
-    for name in ORDER:
+    for name in ORDER[:4]:
         run = by_method.get(names[name])
         if run is None and name == "baseline":
             run = next(iter(ev.get("baselines", {}).values()), None)
@@ -32,13 +35,137 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def _seq(report: dict[str, Any], name: str) -> dict[str, Any]:
+    return ((report["evaluation"].get("sequential") or {}).get("by_arm") or {}).get(name) or {}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def targets(report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """(target, what was measured, met?) for the issue's targets; None where it could not be measured."""
+    rows = dict(_rows(report))
+    lat = {name: (_seq(report, name).get("latency_s") or {}).get("mean") for name in ORDER}
+    out: list[tuple[str, str, bool | None]] = []
+    base, spec = rows.get("baseline") or {}, rows.get("spec-reason") or {}
+    r = _ratio(lat.get("spec-reason"), lat.get("baseline"))
+    lo, hi = base.get("pass@1_ci95") or (None, None)
+    p1 = spec.get("pass@1")
+    within = None if p1 is None or lo is None else lo <= p1 <= hi
+    out.append(("spec-reason latency <= 0.6x baseline, pass@1 within the baseline's CI",
+                f"{_f(r, 2)}x; pass@1 {_f(p1)} vs baseline CI [{_f(lo)}, {_f(hi)}]",
+                None if r is None else (r <= 0.6 and bool(within))))
+    r = _ratio(lat.get("ssr"), lat.get("baseline"))
+    out.append(("SSR (n paths) latency <= 1.0x baseline", f"{_f(r, 2)}x", None if r is None else r <= 1.0))
+    share = (report.get("phase_share") or {}).get("ssr", {}).get("score")
+    out.append(("scoring <= 25% of SSR wall time", _pct(share), None if share is None else share <= 0.25))
+    pc = (report.get("prefix_cache") or {}).get("ssr") or {}
+    if pc:
+        bound = pc["mean_draft_step_tokens"] + 64
+        out.append(("prompt tokens prefilled per scoring pass <= step + 64",
+                    f"{pc['mean_uncached_prefill_tokens']:.0f} vs {bound:.0f}", pc["mean_uncached_prefill_tokens"] <= bound))
+    arms = report.get("arms") or {}
+    b, q = (arms.get("batched") or {}).get("ssr") or {}, (arms.get("sequential") or {}).get("ssr") or {}
+    r = _ratio(b.get("records_per_hour"), q.get("records_per_hour"))
+    out.append(("batching >= 2x the problems/hour of one at a time (SSR, cold)", f"{_f(r, 2)}x", None if r is None else r >= 2.0))
+    fl = spec.get("flops") or {}
+    floor = None if fl.get("beta") is None or fl.get("alpha") is None else fl["beta"] * (1 + fl["alpha"])
+    r = _ratio(fl.get("processed_flops_ratio"), floor)
+    out.append(("spec-reason processed FLOPs <= 1.5x its floor beta(1+alpha)",
+                f"{_f(fl.get('processed_flops_ratio'))} vs floor {_f(floor)} ({_f(r, 2)}x); paper's gamma {_f(fl.get('gamma'))}",
+                None if r is None else r <= 1.5))
+    return out
+
+
+def write_markdown(report: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
+    if "arms" not in report:  # a report written before the cold, per-arm benchmark
+        return _write_markdown_v1(report, previous)
+    m, c = report["machine"], report["config"]
+    base_lat = (_seq(report, "baseline").get("latency_s") or {}).get("mean")
+    lines = [
+        "# SSR benchmark report",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+        f"Machine: {m.get('cpu')}, {m.get('cpus')} CPUs, {m.get('mem_gib')} GiB; {m.get('platform')}; "
+        f"vLLM {m.get('vllm')}, torch {m.get('torch')}, GPU: {m.get('cuda') or 'none'}",
+        "",
+        f"Models: target `{c['target_model']}`, draft `{c['draft_model']}`; backend {c['backend'] or 'default'}, dtype {c['dtype']}. "
+        f"Budget {c['token_budget']} tokens per path, steps up to {c['max_step_tokens']} tokens, threshold {c['score_threshold']:g} "
+        f"({c['score_method']} score, {c.get('score_prompt', '?')} scoring prompt, {c.get('prompt_format', 'chat')} format), "
+        f"temperature {c['temperature']}, seed {c['seed']}, {c['repeat_id']} repeat(s) in the batched arms.",
+        "",
+        f"Problems ({len(report['problems'])}; the first {report['sequential_problems']} one at a time): "
+        + ", ".join(f"{p['dataset']}#{p['id']}" + (f" (L{p['level']})" if p.get("level") else "") for p in report["problems"]),
+        "",
+        "Every arm starts on cold prefix caches. *Latency*: wall seconds per problem run one at a time (the paper's setting). "
+        "*Throughput*: problems (records) per hour batched across problems. *tgt passes*: sequential target forward passes per "
+        "problem (decode steps + scoring passes on the critical path), the model-free proxy of GPU latency.",
+        "",
+        "| arm | pass@1 | 95% CI | latency s | x base | problems/h batched | target tok | draft tok | rewrite | tgt passes | γ (paper) | processed FLOPs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    arms = report["arms"]
+    for name, r in _rows(report):
+        fl = r.get("flops") or {}
+        ci = r.get("pass@1_ci95") or [None, None]
+        sq = _seq(report, name)
+        lat = (sq.get("latency_s") or {}).get("mean")
+        lines.append(
+            f"| {name} | {_f(r.get('pass@1'))} | [{_f(ci[0])}, {_f(ci[1])}] | {_f(lat, 1)} | {_f(_ratio(lat, base_lat), 2)} | "
+            f"{_f((arms['batched'].get(name) or {}).get('records_per_hour'), 1)} | {_f(r.get('target_tokens_mean'), 0)} | "
+            f"{_f(r.get('draft_tokens_mean'), 0)} | {_f(r.get('rewrite_rate'))} | {_f(sq.get('target_forward_passes_mean'), 0)} | "
+            f"{_f(fl.get('gamma'))} | {_f(fl.get('processed_flops_ratio'))} |"
+        )
+    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for t, measured, ok in targets(report):
+        lines.append(f"| {t} | {measured} | {'-' if ok is None else ('yes' if ok else 'no')} |")
+    lines += ["", "## Batching across problems", "", "| arm | one at a time: problems/h | batched: problems/h | ratio |", "|---|---|---|---|"]
+    for name in ORDER:
+        q, b = arms["sequential"].get(name), arms["batched"].get(name)
+        if q and b:
+            lines.append(f"| {name} | {_f(q['records_per_hour'], 1)} | {_f(b['records_per_hour'], 1)} | {_f(_ratio(b['records_per_hour'], q['records_per_hour']), 2)}x |")
+    lines += ["", "## Where the speculative arms' time goes (one problem at a time)", "",
+              "| arm | " + " | ".join(PHASES) + " |", "|---" * (len(PHASES) + 1) + "|"]
+    for name, share in (report.get("phase_share") or {}).items():
+        lines.append(f"| {name} | " + " | ".join(_pct(share.get(k)) for k in PHASES) + " |")
+    lines += ["", "## The target's scoring passes (one problem at a time)", "",
+              "| arm | passes | prompt tokens / pass | prefilled | from the cache | mean draft step |", "|---|---|---|---|---|---|"]
+    for name, pc in (report.get("prefix_cache") or {}).items():
+        if pc:
+            lines.append(f"| {name} | {pc['scoring_calls']} | {pc['mean_scoring_prompt_tokens']:.0f} | {pc['mean_uncached_prefill_tokens']:.0f} | "
+                         f"{pc['mean_cached_tokens']:.0f} | {pc['mean_draft_step_tokens']:.0f} |")
+    if previous is not None:
+        lines += compare_section(report, previous)
+    notes = report["evaluation"]["batched"].get("notes") or []
+    if notes:
+        lines += ["", "Evaluation notes:", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+PHASES = ("select", "draft", "score", "rewrite")
+
+
 def _scoring_share(report: dict[str, Any]) -> float | None:
+    if "phase_share" in report:
+        return (report["phase_share"].get("ssr") or {}).get("score")
     return (report.get("ssr_phase_share") or {}).get("target.score")
+
+
+def _ssr_cache(report: dict[str, Any]) -> dict[str, Any]:
+    pc = report.get("prefix_cache") or {}
+    return pc.get("ssr") or {} if "arms" in report else pc
+
+
+def _latency(report: dict[str, Any], name: str, run: dict[str, Any]) -> float | None:
+    src = _seq(report, name) if "arms" in report else run
+    return (src.get("latency_s") or {}).get("mean")
 
 
 def compare_section(report: dict[str, Any], previous: dict[str, Any]) -> list[str]:
     """This run's scoring cost next to an earlier report's (same command, other code)."""
-    pc, pp = report.get("prefix_cache") or {}, previous.get("prefix_cache") or {}
+    pc, pp = _ssr_cache(report), _ssr_cache(previous)
     now, before = dict(_rows(report)), dict(_rows(previous))
     lines = [
         "",
@@ -57,7 +184,7 @@ def compare_section(report: dict[str, Any], previous: dict[str, Any]) -> list[st
     ]
     for name in ("spec-reason", "ssr"):
         a, b = before.get(name) or {}, now.get(name) or {}
-        lines.append(f"| {name}: wall s / problem | {_f((a.get('latency_s') or {}).get('mean'), 1)} | {_f((b.get('latency_s') or {}).get('mean'), 1)} |")
+        lines.append(f"| {name}: wall s / problem | {_f(_latency(previous, name, a), 1)} | {_f(_latency(report, name, b), 1)} |")
         lines.append(f"| {name}: rewrite rate | {_f(a.get('rewrite_rate'))} | {_f(b.get('rewrite_rate'))} |")
         lines.append(f"| {name}: processed FLOPs ratio | {_f((a.get('flops') or {}).get('processed_flops_ratio'))} | {_f((b.get('flops') or {}).get('processed_flops_ratio'))} |")
     return lines
@@ -73,7 +200,7 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.0%}"
 
 
-def write_markdown(report: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
+def _write_markdown_v1(report: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
     m = report["machine"]
     c = report["config"]
     lines = [
@@ -157,9 +284,10 @@ def write_plot(report: dict[str, Any], path: Path) -> None:
     ax1.set_ylabel("pass@1")
     ax1.set_title("accuracy vs normalized FLOPs")
     names = [n for n, _ in rows]
-    lat = [((r.get("latency_s") or {}).get("mean") or 0.0) for _, r in rows]
+    lat = [_latency(report, n, r) or 0.0 for n, r in rows]
     ax2.bar(names, lat, color="tab:gray")
-    ax2.set_ylabel("wall seconds per problem (mean, batched)")
+    ax2.tick_params(axis="x", labelrotation=30)
+    ax2.set_ylabel("wall seconds per problem" + (" (one at a time)" if "arms" in report else " (mean, batched)"))
     ax2.set_title("time per problem")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

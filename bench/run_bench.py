@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Benchmark SSR against its baselines on the same problems, models and seeds.
 
-Runs, with one pair of engines loaded once: the baseline (target alone),
-Parallel (N target paths), spec-reason (one path with step-level speculative
-decoding) and SSR (SPM + SSD on n paths); then the same SSR work again with
-``--max_concurrent_problems 1`` (the paper repository's loop) to measure what
-batching across problems buys.  Writes ``report.md``, ``report.json`` and
-``report.png`` to ``--out``.
+Runs, with one pair of engines loaded once, six arms: the baseline (target
+alone), Parallel (N target paths), spec-reason (one path with step-level
+speculative decoding), SSR (SPM + SSD on n paths) and SSR-Fast-1/2; each twice:
+batched across problems (accuracy with repeats, throughput) and one problem at
+a time (latency, the paper's setting). Every arm starts on cold prefix caches.
+Writes ``report.md``, ``report.json`` and ``report.png`` to ``--out``.
 
     python bench/run_bench.py --preset cpu-demo --levels 1,2 --limit 20 --out bench/results/cpu-demo
 """
@@ -43,6 +43,10 @@ def pick_problems(cfg: RunConfig, levels: str | None, limit: int | None) -> list
     return problems[:limit] if limit else problems
 
 
+ARMS = ("baseline", "parallel", "spec-reason", "ssr", "ssr-fast1", "ssr-fast2")
+MODES = ("batched", "sequential")
+
+
 def method_configs(base: RunConfig, out: Path, n: int) -> dict[str, RunConfig]:
     def make(method: str, **kw: Any) -> RunConfig:
         return dataclasses.replace(base, method=method, output_dir=str(out / "runs"), **kw)
@@ -52,6 +56,8 @@ def method_configs(base: RunConfig, out: Path, n: int) -> dict[str, RunConfig]:
         "parallel": make("parallel", num_paths=n, use_role_prompts=False, use_method_prompts=False),
         "spec-reason": make("spec", num_paths=1, use_role_prompts=False),
         "ssr": make("ssr", method_num=n, fast=0),
+        "ssr-fast1": make("ssr", method_num=n, fast=1),
+        "ssr-fast2": make("ssr", method_num=n, fast=2),
     }
 
 
@@ -81,7 +87,7 @@ def machine() -> dict[str, Any]:
 
 
 def prefix_cache_stats(folder: Path) -> dict[str, Any]:
-    """Target prefill per scoring pass vs the step it scores and the whole scoring prompt."""
+    """Target prompt tokens per scoring pass: prefilled vs served from the prefix cache, vs the step scored."""
     from ssr.results import load_results
 
     calls = prompt = cached = step_tokens = steps = 0
@@ -100,9 +106,22 @@ def prefix_cache_stats(folder: Path) -> dict[str, Any]:
         "scoring_calls": calls,
         "mean_scoring_prompt_tokens": prompt / calls,
         "mean_uncached_prefill_tokens": (prompt - cached) / calls,
+        "mean_cached_tokens": cached / calls,
         "mean_draft_step_tokens": step_tokens / max(steps, 1),
         "cache_hit_fraction": cached / prompt if prompt else None,
     }
+
+
+def phase_share(folder: Path) -> dict[str, float]:
+    """Share of the problems' wall time per phase (select, draft, score, rewrite, generate)."""
+    from ssr.results import load_results
+
+    wall, phases = 0.0, {}
+    for rec in load_results(folder).records:
+        wall += rec["timing"]["wall_seconds"]
+        for k, v in rec["timing"]["phase_seconds"].items():
+            phases[k] = phases.get(k, 0.0) + v
+    return {k: v / wall for k, v in phases.items()} if wall else {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     add_run_args(parser, RunConfig(dataset_name="math", problem_id="all", num_paths=3, method_num=3))
     parser.add_argument("--levels", default=None, help="MATH-500 difficulty levels to keep, e.g. 1,2")
     parser.add_argument("--limit", type=int, default=None, help="first N problems after filtering")
-    parser.add_argument("--throughput_limit", type=int, default=None, help="problems for the concurrency comparison (default: all)")
+    parser.add_argument("--sequential_limit", type=int, default=None,
+                        help="problems for the one-problem-at-a-time latency arms (default: all), first repeat only")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)} (baseline is required)")
     parser.add_argument("--out", default="bench/results/run")
     parser.add_argument("--compare_to", default=None, metavar="REPORT_JSON", help="an earlier report.json to compare scoring costs with")
     argv = list(argv if argv is not None else sys.argv[1:])
@@ -119,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args("ssr", parser, argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if "baseline" not in args.arms.split(",") or set(args.arms.split(",")) - set(ARMS):
+        parser.error(f"--arms must include baseline and name only {', '.join(ARMS)}")
     problems = pick_problems(cfg, args.levels, args.limit)
     if not problems:
         print("error: no problems selected", file=sys.stderr)
@@ -129,51 +152,61 @@ def main(argv: list[str] | None = None) -> int:
     from ssr.runner import run_dir, run_experiment
 
     n = cfg.method_num
-    configs = method_configs(cfg, out, n)
+    configs = {k: v for k, v in method_configs(cfg, out, n).items() if k in args.arms.split(",")}
+    seq_problems = problems[: args.sequential_limit] if args.sequential_limit else problems
     t_load = time.perf_counter()
     target, draft = build_engines(cfg, need_draft=True)
     load_seconds = time.perf_counter() - t_load
     engines = {"target": target, "draft": draft}
-    timings: dict[str, Any] = {}
+    arms: dict[str, dict[str, Any]] = {m: {} for m in MODES}
+    folders: dict[str, dict[str, Path]] = {m: {} for m in MODES}
     try:
-        for name, c in configs.items():
-            eng = engines if c.method in ("spec", "ssr") else {"target": target, "draft": None}
-            print(f"[bench] {name}: {len(problems)} problems", flush=True)
-            rep = run_experiment(c, problems, eng)
-            timings[name] = {"seconds": rep.seconds, "written": len(rep.written), "skipped": rep.skipped, "engine_seconds": rep.engine_seconds}
-        # the same SSR work, one problem at a time
-        tp_problems = problems[: args.throughput_limit] if args.throughput_limit else problems
-        seq = dataclasses.replace(configs["ssr"], output_dir=str(out / "runs-sequential"), max_concurrent_problems=1)
-        bat = dataclasses.replace(configs["ssr"], output_dir=str(out / "runs-batched"))
-        throughput = {}
-        for name, c in (("sequential", seq), ("batched", bat)):
-            print(f"[bench] throughput {name}: {len(tp_problems)} problems", flush=True)
-            rep = run_experiment(dataclasses.replace(c, overwrite=True), tp_problems, engines)
-            throughput[name] = {
-                "problems": len(rep.written),
-                "seconds": rep.seconds,
-                "problems_per_hour": 3600 * len(rep.written) / rep.seconds if rep.seconds else None,
-                "engine_seconds": rep.engine_seconds,
-            }
+        for mode in MODES:
+            todo = problems if mode == "batched" else seq_problems
+            for name, c in configs.items():
+                c = dataclasses.replace(
+                    c, output_dir=str(out / f"runs-{mode}"),
+                    max_concurrent_problems=cfg.max_concurrent_problems if mode == "batched" else 1,
+                    repeat_id=cfg.repeat_id if mode == "batched" else 1,
+                )
+                eng = engines if c.method in ("spec", "ssr") else {"target": target, "draft": None}
+                for e in eng.values():
+                    if e is not None:
+                        e.reset_cache()  # every arm starts cold: no prompt prefix left over from another arm
+                print(f"[bench] {mode} {name}: {len(todo)} problems x {c.repeat_id} repeat(s)", flush=True)
+                rep = run_experiment(c, todo, eng)
+                done = len(rep.written)
+                arms[mode][name] = {
+                    "problems": len(todo), "repeats": c.repeat_id, "seconds": rep.seconds, "written": done,
+                    "skipped": rep.skipped, "engine_seconds": rep.engine_seconds,
+                    "records_per_hour": 3600 * done / rep.seconds if rep.seconds and done else None,
+                }
+                folders[mode][name] = run_dir(c)
     finally:
         target.close()
         if draft is not None:
             draft.close()
 
-    folders = {name: run_dir(c) for name, c in configs.items()}
-    payload, _ = evaluate([str(f) for f in folders.values()], ks=[1], baseline_dir=str(folders["baseline"]), alpha=None, context_len=None, data_dir=None, grader=None, warn=lambda m: print(f"[eval] {m}", file=sys.stderr))
-    ssr_engine = timings["ssr"]["engine_seconds"]
+    def ev(mode: str) -> dict[str, Any]:
+        f = folders[mode]
+        payload, _ = evaluate([str(x) for x in f.values()], ks=[1], baseline_dir=str(f["baseline"]), alpha=None, context_len=None,
+                              data_dir=None, grader=None, warn=lambda m: print(f"[eval] {m}", file=sys.stderr))
+        by_dir = {r["run_dir"]: r for r in payload["runs"]}
+        payload["by_arm"] = {name: by_dir.get(str(d)) for name, d in f.items()}
+        return payload
+
+    evaluation = {mode: ev(mode) for mode in MODES}
     report = {
         "command": "python " + " ".join(shlex.quote(a) for a in ["bench/run_bench.py", *argv]),
         "machine": machine(),
         "config": cfg.to_dict(),
         "problems": [{"dataset": p.dataset, "id": p.id, "level": p.meta.get("level")} for p in problems],
+        "sequential_problems": len(seq_problems),
         "engine_load_seconds": load_seconds,
-        "methods": timings,
-        "evaluation": payload,
-        "throughput": throughput,
-        "ssr_phase_share": {k: v / timings["ssr"]["seconds"] for k, v in ssr_engine.items()},
-        "prefix_cache": prefix_cache_stats(folders["ssr"]),
+        "arms": arms,
+        "evaluation": evaluation,
+        "phase_share": {name: phase_share(folders["sequential"][name]) for name in configs if name not in ("baseline", "parallel")},
+        "prefix_cache": {name: prefix_cache_stats(folders["sequential"][name]) for name in configs if name not in ("baseline", "parallel")},
     }
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     from bench.report import write_markdown, write_plot

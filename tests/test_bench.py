@@ -17,16 +17,25 @@ def test_bench_writes_report_json_markdown_and_plot(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run(
         [sys.executable, "bench/run_bench.py", "--preset", "tiny", "--backend", "hf", "--problem_id", "all", "--levels", "1",
-         "--limit", "2", "--no_progress", "--out", str(out)],
+         "--limit", "2", "--sequential_limit", "1", "--no_progress", "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert [p["id"] for p in report["problems"]] == [14, 16]  # the first two level-1 MATH-500 problems
-    assert set(report["methods"]) == {"baseline", "parallel", "spec-reason", "ssr"}
-    assert report["throughput"]["sequential"]["problems"] == report["throughput"]["batched"]["problems"] == 2
-    methods = {r["method"] for r in report["evaluation"]["runs"]}
-    assert methods == {"base", "parallel", "spec", "ssr"}
+    arms = ["baseline", "parallel", "spec-reason", "ssr", "ssr-fast1", "ssr-fast2"]
+    assert list(report["arms"]["batched"]) == list(report["arms"]["sequential"]) == arms
+    assert all(a["written"] == 2 for a in report["arms"]["batched"].values())
+    assert all(a["written"] == 1 for a in report["arms"]["sequential"].values())  # one problem at a time, first problem
+    for mode in ("batched", "sequential"):
+        by_arm = report["evaluation"][mode]["by_arm"]
+        assert set(by_arm) == set(arms) and all(r is not None for r in by_arm.values())
+        assert by_arm["ssr-fast1"]["tag"].endswith("fast1") and by_arm["ssr"]["flops"]["gamma"] is not None
+    seq = report["evaluation"]["sequential"]["by_arm"]
+    # one problem at a time: the target's critical path is at least its generated tokens on the baseline
+    assert seq["baseline"]["target_forward_passes_mean"] == seq["baseline"]["target_tokens_mean"]
+    assert seq["ssr"]["target_forward_passes_mean"] > 0
+    assert 0 < report["phase_share"]["ssr"]["score"] < 1 and report["prefix_cache"]["ssr"]["scoring_calls"] > 0
     md = (out / "report.md").read_text()
-    assert "| ssr |" in md and "throughput ratio" in md and report["command"].startswith("python bench/run_bench.py")
+    assert "| ssr-fast2 |" in md and "## Targets" in md and report["command"].startswith("python bench/run_bench.py")
     assert (out / "report.png").stat().st_size > 0

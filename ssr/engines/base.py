@@ -160,6 +160,9 @@ class Engine(abc.ABC):
     def count_tokens(self, text: str) -> int:
         raise NotImplementedError
 
+    def reset_cache(self) -> None:
+        """Forget cached prompt prefixes, so the next request starts cold (benchmarks); no-op if none."""
+
     def close(self) -> None:
         """Release the model (GPU memory, server connections)."""
 

@@ -253,6 +253,10 @@ class VLLMEngine(Engine):
             self._info.extra.update(backend="vllm", dtype=str(self.llm.llm_engine.model_config.dtype), on_cpu=self.on_cpu)
         return self._info
 
+    def reset_cache(self) -> None:
+        if self.llm is not None and not self.llm.reset_prefix_cache():
+            raise EngineError(f"vLLM could not reset the prefix cache of {self.model!r} (requests still running?)")
+
     def close(self) -> None:
         llm = getattr(self, "llm", None)
         if llm is None:
