@@ -84,13 +84,7 @@ def write_markdown(report: dict[str, Any], previous: dict[str, Any] | None = Non
     m, c = report["machine"], report["config"]
     base_lat = (_seq(report, "baseline").get("latency_s") or {}).get("mean")
     lines = [
-        "# SSR benchmark report",
-        "",
-        f"Command: `{report['command']}`",
-        "",
-        f"Machine: {m.get('cpu')}, {m.get('cpus')} CPUs, {m.get('mem_gib')} GiB; {m.get('platform')}; "
-        f"vLLM {m.get('vllm')}, torch {m.get('torch')}, GPU: {m.get('cuda') or 'none'}",
-        "",
+        *_header(report),
         f"Models: target `{c['target_model']}`, draft `{c['draft_model']}`; backend {c['backend'] or 'default'}, dtype {c['dtype']}. "
         f"Budget {c['token_budget']} tokens per path, steps up to {c['max_step_tokens']} tokens, threshold {c['score_threshold']:g} "
         f"({c['score_method']} score, {c.get('score_prompt', '?')} scoring prompt, {c.get('prompt_format', 'chat')} format), "
@@ -200,10 +194,9 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.0%}"
 
 
-def _write_markdown_v1(report: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
+def _header(report: dict[str, Any]) -> list[str]:
     m = report["machine"]
-    c = report["config"]
-    lines = [
+    return [
         "# SSR benchmark report",
         "",
         f"Command: `{report['command']}`",
@@ -211,6 +204,13 @@ def _write_markdown_v1(report: dict[str, Any], previous: dict[str, Any] | None =
         f"Machine: {m.get('cpu')}, {m.get('cpus')} CPUs, {m.get('mem_gib')} GiB; {m.get('platform')}; "
         f"vLLM {m.get('vllm')}, torch {m.get('torch')}, GPU: {m.get('cuda') or 'none'}",
         "",
+    ]
+
+
+def _write_markdown_v1(report: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
+    c = report["config"]
+    lines = [
+        *_header(report),
         f"Models: target `{c['target_model']}`, draft `{c['draft_model']}`; backend {c['backend'] or 'default'}, dtype {c['dtype']}. "
         f"Budget {c['token_budget']} tokens per path, steps up to {c['max_step_tokens']} tokens, threshold {c['score_threshold']:g}, "
         f"temperature {c['temperature']}, seed {c['seed']}, {c['repeat_id']} repeat(s).",

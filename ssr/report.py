@@ -51,6 +51,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
+from ssr.evaluation import _as_int
+
 if TYPE_CHECKING:
     from ssr.evaluation import Grader, Run
 
@@ -147,13 +149,6 @@ def parse_skipped(skipped: Iterable[Any]) -> list[tuple[str, str]]:
 
 
 # --------------------------------------------------------------------------- page data
-
-
-def _as_int(value: Any) -> Any:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return value
 
 
 def record_status(graded: Any) -> str:
