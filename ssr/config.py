@@ -47,6 +47,7 @@ class RunConfig:
     dtype: str = "auto"
     enforce_eager: bool = False
     kv_cache_gib: float | None = None  # vLLM CPU: KV-cache size (VLLM_CPU_KVCACHE_SPACE)
+    block_size: int | None = None  # vLLM KV-cache block size (prefix-cache granularity); None = vLLM's default
     target_base_url: str | None = None
     draft_base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
@@ -118,6 +119,8 @@ def add_run_args(parser: argparse.ArgumentParser, defaults: RunConfig | None = N
     g.add_argument("--dtype", default=d.dtype)
     g.add_argument("--enforce_eager", action="store_true", default=d.enforce_eager)
     g.add_argument("--kv_cache_gib", type=float, default=d.kv_cache_gib, help="vLLM on CPU: KV-cache size in GiB")
+    g.add_argument("--block_size", type=int, default=d.block_size,
+                   help="vLLM KV-cache block size, the prefix cache's granularity (CPU: a multiple of 32; default: vLLM's)")
     g.add_argument("--target_base_url", default=d.target_base_url, help="OpenAI-compatible server of the target, e.g. http://host:8000/v1")
     g.add_argument("--draft_base_url", default=d.draft_base_url)
     g.add_argument("--api_key_env", default=d.api_key_env, help="environment variable holding the servers' API key")

@@ -52,3 +52,32 @@ def test_cpu_demo_preset_asks_for_the_setup_step_when_models_are_missing(monkeyp
     monkeypatch.setenv("SSR_CACHE_DIR", str(tmp_path))
     with pytest.raises(KeyError, match="setup_cpu_demo.py"):
         presets.preset_overrides("cpu-demo", "ssr")
+
+
+def test_swap_models_replaces_what_a_preset_sets_but_not_what_to_run(monkeypatch, capsys):
+    from ssr.config import add_run_args, config_from_args
+
+    monkeypatch.setenv("SSR_SWAP_MODELS", "smoke")
+    parser = argparse.ArgumentParser()
+    add_run_args(parser)
+    argv = ["--dataset_name", "aime", "--problem_id", "60-89", "--repeat_id", "3", "--model_name", "Qwen/QwQ-32B",
+            "--token_budget", "8192", "--method_num", "3", "--output_dir", "results/x"]
+    cfg = config_from_args("ssr", parser, argv)
+    assert (cfg.dataset_name, cfg.problem_id, cfg.repeat_id, cfg.method_num, cfg.output_dir) == ("aime", "60-89", 3, 3, "results/x")
+    assert cfg.target_model != "Qwen/QwQ-32B" and cfg.token_budget == 16  # typed, but swapped with the models
+    assert cfg.extra["swapped_models"] == "smoke" and "SSR_SWAP_MODELS=smoke" in capsys.readouterr().err
+    monkeypatch.setenv("SSR_SWAP_MODELS", "huge")
+    with pytest.raises(SystemExit):
+        config_from_args("ssr", parser, argv)
+
+
+def test_new_options_reach_the_config():
+    from ssr.config import add_run_args, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_run_args(parser)
+    cfg = config_from_args("ssr", parser, ["--prompt_format", "raw", "--score_prompt", "grader", "--gpu_memory_utilization", "0.5",
+                                           "--block_size", "32", "--verbose"])
+    assert (cfg.prompt_format, cfg.score_prompt, cfg.target_gpu_memory_utilization, cfg.block_size, cfg.verbose) == ("raw", "grader", 0.5, 32, True)
+    with pytest.raises(SystemExit):
+        config_from_args("ssr", parser, ["--prompt_format", "xml"])

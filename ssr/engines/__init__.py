@@ -102,6 +102,7 @@ def build_engine(role: str, cfg: "RunConfig") -> Engine:
         from ssr.engines.vllm_engine import VLLMEngine
 
         kv_bytes = int(cfg.kv_cache_gib * (1 << 30)) if cfg.kv_cache_gib else None
+        extra = {"block_size": cfg.block_size} if cfg.block_size else {}
         return VLLMEngine(
             model,
             tokenizer=tokenizer,
@@ -113,6 +114,7 @@ def build_engine(role: str, cfg: "RunConfig") -> Engine:
             enforce_eager=cfg.enforce_eager,
             enable_prefix_caching=True,
             kv_cache_memory_bytes=kv_bytes,
+            **extra,
         )
     if backend == "openai":
         if not _installed("requests"):

@@ -1,0 +1,94 @@
+#!/usr/bin/env python
+"""Replay the scoring passes of real speculative paths under several KV-cache block sizes.
+
+The prefix cache works in whole blocks, so a scoring pass re-prefills the tail of
+the path that does not fill a block, besides the new step and the judging note.
+This replays, for every path of the given result records and in order, each
+step's scoring pass (the path's prompt, the step, the note: exactly what the loop
+sends) on a fresh target engine per block size, and reports prompt tokens
+prefilled vs served from the cache and the time per pass.
+
+    python bench/block_size.py --preset cpu-demo --records bench/results/X/runs/ssr --block_sizes 128,64,32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ssr.config import RunConfig, add_run_args, config_from_args  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_run_args(parser, RunConfig())
+    parser.add_argument("--records", required=True, help="folder of spec/ssr result records whose paths are replayed")
+    parser.add_argument("--block_sizes", default="128,64,32")
+    parser.add_argument("--out", default=None, help="write the measurements as JSON here")
+    argv = list(argv if argv is not None else sys.argv[1:])
+    args = parser.parse_args(argv)
+    cfg = config_from_args("ssr", parser, argv)
+
+    import dataclasses
+
+    from ssr.engines import build_engine
+    from ssr.engines.base import ChatPrompt
+    from ssr.reasoning import PathState, ProblemRunner
+    from ssr.results import load_results
+
+    records = load_results(args.records).records
+    paths = [(r["problem"], p) for r in records for p in r["paths"] if p["steps"]]
+    if not paths:
+        print(f"error: no speculative paths in {args.records}", file=sys.stderr)
+        return 2
+    out = {}
+    for bs in [int(x) for x in args.block_sizes.split(",")]:
+        c = dataclasses.replace(cfg, block_size=bs)
+        engine = build_engine("target", c)
+        runner = ProblemRunner(c, engine.render(ChatPrompt.of([{"role": "user", "content": "."}])), None, None)  # type: ignore[arg-type]
+        prefilled = cached = total = passes = 0
+        seconds = 0.0
+        try:
+            for problem, p in paths:
+                state = PathState(p["index"], _user_message(p, problem), prompt_format=c.prompt_format)
+                for s in p["steps"]:
+                    prompt = runner.score_prompt(problem, state, s["draft"])
+                    t0 = time.perf_counter()
+                    (res,) = engine.score_digits([prompt])
+                    seconds += time.perf_counter() - t0
+                    passes += 1
+                    total += res.prompt_tokens
+                    cached += res.cached_prompt_tokens or 0
+                    prefilled += res.prompt_tokens - (res.cached_prompt_tokens or 0)
+                    state.text += (s["draft"] if s["accepted"] else (s["rewrite"] or "")) + "\n\n"
+        finally:
+            engine.close()
+        out[bs] = {"passes": passes, "prompt_tokens": total / passes, "prefilled": prefilled / passes,
+                   "cached": cached / passes, "seconds_per_pass": seconds / passes}
+        print(f"block {bs}: {passes} passes, prompt {total / passes:.0f} tok, prefilled {prefilled / passes:.0f}, "
+              f"cached {cached / passes:.0f}, {seconds / passes:.2f} s/pass", flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"command": " ".join(["bench/block_size.py", *argv]), "block_sizes": out}, indent=1))
+    return 0
+
+
+def _user_message(path: dict, problem: str) -> str:
+    """The solve prompt that started the path (result records store its strategy or role, not the text)."""
+    from ssr.prompts import STRATEGIES, UNKNOWN, solve_message
+
+    if path.get("strategy"):
+        strategy = next((s for s in (UNKNOWN, *STRATEGIES) if s.name == path["strategy"]), UNKNOWN)
+        return solve_message(problem, strategy=strategy)
+    if path.get("role"):
+        return solve_message(problem, role=path["role"])
+    return solve_message(problem)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
