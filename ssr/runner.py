@@ -316,4 +316,6 @@ def _progress_bar(cfg: RunConfig, total: int, done: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=done, desc=f"{cfg.method}:{cfg.dataset_name}", unit="problem", file=sys.stderr, dynamic_ncols=True)
+    from ssr.logs import terminal
+
+    return tqdm(total=total, initial=done, desc=f"{cfg.method}:{cfg.dataset_name}", unit="problem", file=terminal(), dynamic_ncols=True)
