@@ -61,6 +61,15 @@ def test_script_writes_complete_records_with_the_real_vllm_engine(vllm_results, 
         assert steps and all(abs(sum(s["score_probs"]) - 1) < 1e-4 for s in steps)
         assert rec["usage"]["draft"]["generated_tokens"] > 0
         assert rec["usage"]["target"]["scoring_calls"] == len(steps)
+        # per scoring pass, prompt tokens prefilled vs served from vLLM's prefix cache (reported, never None)
+        assert all(s["score_prompt_tokens"] > 0 and 0 <= s["score_cached_tokens"] < s["score_prompt_tokens"] for s in steps)
+        assert sum(s["score_cached_tokens"] for s in steps) > 0  # later steps reuse the path's cached blocks
+        assert sum(s["score_prompt_tokens"] for s in steps) == rec["usage"]["target"]["scoring_prompt_tokens"]
+    # the critical path: at least one pass per generated token of the longest request, fewer than all tokens
+    t = rec["usage"]["target"]
+    assert 0 < t["sequential_forward_passes"] <= t["generated_tokens"] + t["scoring_calls"] or method == "base"
+    if method == "base":
+        assert t["sequential_forward_passes"] == t["generated_tokens"]
     else:
         assert "draft" not in rec["usage"]
     if method in ("parallel", "ssr"):
