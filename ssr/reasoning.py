@@ -101,6 +101,16 @@ class Step:
         }
 
 
+def continued(prompt_format: str, user_message: str, assistant_text: str) -> Prompt:
+    """``assistant_text`` written after ``user_message``, for the model to continue, in the run's format."""
+    if prompt_format == "raw":
+        return raw_prompt(user_message, assistant_text)
+    return ChatPrompt.of(
+        [{"role": "user", "content": user_message}, {"role": "assistant", "content": assistant_text}],
+        continue_final=True,
+    )
+
+
 @dataclass
 class PathState:
     index: int
@@ -124,12 +134,7 @@ class PathState:
 
     def prompt(self) -> Prompt:
         """The path so far, to be continued: under the model's chat template, or as raw text."""
-        if self.prompt_format == "raw":
-            return raw_prompt(self.user_message, self.text)
-        return ChatPrompt.of(
-            [{"role": "user", "content": self.user_message}, {"role": "assistant", "content": self.text}],
-            continue_final=True,
-        )
+        return continued(self.prompt_format, self.user_message, self.text)
 
     def mean_score(self) -> float | None:
         return mean_step_score([s.score for s in self.steps], [s.accepted for s in self.steps])
@@ -257,13 +262,7 @@ class ProblemRunner:
 
     def answer_prompt(self, user_message: str, prefix: str) -> Prompt:
         """A one-shot answer (SPM, grader-style scoring): the thinking block closed, then ``prefix``."""
-        assistant = answer_prefix(self.gen_prompt, prefix)
-        if self.cfg.prompt_format == "raw":
-            return raw_prompt(user_message, assistant)
-        return ChatPrompt.of(
-            [{"role": "user", "content": user_message}, {"role": "assistant", "content": assistant}],
-            continue_final=True,
-        )
+        return continued(self.cfg.prompt_format, user_message, answer_prefix(self.gen_prompt, prefix))
 
     def score_prompt(self, problem: str, path: PathState, step: str) -> Prompt:
         if self.cfg.score_prompt == "grader":
