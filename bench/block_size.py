@@ -37,13 +37,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import dataclasses
 
+    from bench.replay import recorded_paths, scoring_passes
     from ssr.engines import build_engine
     from ssr.engines.base import ChatPrompt
-    from ssr.reasoning import PathState, ProblemRunner
-    from ssr.results import load_results
 
-    records = load_results(args.records).records
-    paths = [(r["problem"], p) for r in records for p in r["paths"] if p["steps"]]
+    paths = recorded_paths(args.records)
     if not paths:
         print(f"error: no speculative paths in {args.records}", file=sys.stderr)
         return 2
@@ -51,22 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     for bs in [int(x) for x in args.block_sizes.split(",")]:
         c = dataclasses.replace(cfg, block_size=bs)
         engine = build_engine("target", c)
-        runner = ProblemRunner(c, engine.render(ChatPrompt.of([{"role": "user", "content": "."}])), None, None)  # type: ignore[arg-type]
         prefilled = cached = total = passes = 0
         seconds = 0.0
         try:
-            for problem, p in paths:
-                state = PathState(p["index"], _user_message(p, problem), prompt_format=c.prompt_format)
-                for s in p["steps"]:
-                    prompt = runner.score_prompt(problem, state, s["draft"])
-                    t0 = time.perf_counter()
-                    (res,) = engine.score_digits([prompt])
-                    seconds += time.perf_counter() - t0
-                    passes += 1
-                    total += res.prompt_tokens
-                    cached += res.cached_prompt_tokens or 0
-                    prefilled += res.prompt_tokens - (res.cached_prompt_tokens or 0)
-                    state.text += (s["draft"] if s["accepted"] else (s["rewrite"] or "")) + "\n\n"
+            probe = engine.render(ChatPrompt.of([{"role": "user", "content": "."}]))
+            for _, prompt in scoring_passes(c, probe, paths):
+                t0 = time.perf_counter()
+                (res,) = engine.score_digits([prompt])
+                seconds += time.perf_counter() - t0
+                passes += 1
+                total += res.prompt_tokens
+                cached += res.cached_prompt_tokens or 0
+                prefilled += res.prompt_tokens - (res.cached_prompt_tokens or 0)
         finally:
             engine.close()
         out[bs] = {"passes": passes, "prompt_tokens": total / passes, "prefilled": prefilled / passes,
@@ -76,18 +70,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps({"command": " ".join(["bench/block_size.py", *argv]), "block_sizes": out}, indent=1))
     return 0
-
-
-def _user_message(path: dict, problem: str) -> str:
-    """The solve prompt that started the path (result records store its strategy or role, not the text)."""
-    from ssr.prompts import STRATEGIES, UNKNOWN, solve_message
-
-    if path.get("strategy"):
-        strategy = next((s for s in (UNKNOWN, *STRATEGIES) if s.name == path["strategy"]), UNKNOWN)
-        return solve_message(problem, strategy=strategy)
-    if path.get("role"):
-        return solve_message(problem, role=path["role"])
-    return solve_message(problem)
 
 
 if __name__ == "__main__":

@@ -130,6 +130,7 @@ def write_markdown(report: dict[str, Any], previous: dict[str, Any] | None = Non
         if pc:
             lines.append(f"| {name} | {pc['scoring_calls']} | {pc['mean_scoring_prompt_tokens']:.0f} | {pc['mean_uncached_prefill_tokens']:.0f} | "
                          f"{pc['mean_cached_tokens']:.0f} | {pc['mean_draft_step_tokens']:.0f} |")
+    lines += bounds_section(report)
     if previous is not None:
         lines += compare_section(report, previous)
     notes = report["evaluation"]["batched"].get("notes") or []
@@ -139,6 +140,70 @@ def write_markdown(report: dict[str, Any], previous: dict[str, Any] | None = Non
 
 
 PHASES = ("select", "draft", "score", "rewrite")
+
+
+def _block(report: dict[str, Any]) -> str:
+    size = report["config"].get("block_size")
+    return f" ({size} tokens)" if size else ""
+
+
+def bounds_section(report: dict[str, Any]) -> list[str]:
+    """The floors each target meets on this machine, from the run's measured unit costs (bench/bounds.py)."""
+    b = report.get("bounds")
+    if not b:
+        return []
+    lines = ["", "## What bounds the targets here (from this run's measured costs)", ""]
+    uc = b.get("unit_costs") or {}
+    base, spec, ssr = uc.get("baseline") or {}, uc.get("spec-reason") or {}, uc.get("ssr") or {}
+    lines += ["Unit costs, one problem at a time:", "",
+              "| arm | s / target token decoded | s / draft token | s / scoring pass | prefill tokens / s (scoring) | s / rewritten token | mean step |",
+              "|---|---|---|---|---|---|---|"]
+    for name in ORDER:
+        u = uc.get(name)
+        if u:
+            lines.append(f"| {name} | {_f(u.get('target_decode_s_per_token'))} | {_f(u.get('draft_s_per_token'))} | {_f(u.get('score_s_per_pass'), 2)} | "
+                         f"{_f(u.get('score_prefill_tokens_per_s'), 0)} | {_f(u.get('rewrite_s_per_token'))} | {_f(u.get('mean_step_tokens'), 0)} |")
+    lines.append("")
+    fl = b.get("spec_latency_floor")
+    if fl:
+        lines.append(
+            f"- **spec-reason latency, floor {fl['ratio']:.2f}x the baseline's at equal path length.** Even with no step rewritten, each token "
+            f"of the final path costs one draft decode step ({_f(fl['draft_s_per_token'])} s) plus its share of a scoring pass "
+            f"({_f(fl['score_s_per_token'])} s), against {_f(fl['baseline_s_per_token'])} s for a target decode step. On 2 CPU cores the "
+            "0.5B draft decodes only a few times faster than the 1.5B target (decode is bound by reading the weights, 3x fewer here), "
+            "where the paper's 1.5B draft beside a 32B target is about 20x smaller.")
+    sl = b.get("ssr_latency_floor")
+    if sl:
+        lines.append(
+            f"- **SSR latency, {sl['without_rewrites_ratio']:.2f}x the baseline's even with rewrites free**: strategy selection "
+            f"{sl['select_ratio']:.2f}x, drafting 3 paths {sl['draft_ratio']:.2f}x, scoring {sl['score_ratio']:.2f}x "
+            f"(rewrites {sl['rewrite_ratio']:.2f}x), each in units of the baseline's whole time per problem.")
+    sh = b.get("score_share_floor")
+    if sh:
+        lines.append(
+            f"- **Scoring share, floor {_pct(sh['share_if_only_the_step'])}** if each pass prefilled only the step it scores: "
+            f"the target prefills {_f(sh['prefill_tokens_per_s'], 0)} tokens/s in scoring passes while the draft spends "
+            f"{_f(sh['draft_s_per_token'])} s per token (3 paths batched) to write them.")
+    ps = b.get("prefill_split")
+    if ps:
+        note = "?" if ps.get("note") is None else f"{ps['note']}"
+        rest = "?" if ps.get("rest") is None else f"{ps['rest']:.0f}"
+        lines.append(
+            f"- **Prefilled per scoring pass: {ps['prefilled']:.0f} tokens** = the step ({ps['step']:.0f}) + the judging note and answer prefix "
+            f"({note}) + the rest ({rest}: the unfilled tail of the path's last cache block{_block(report)}, the "
+            "seam, and rewritten steps). The note alone uses most of the 64-token allowance.")
+    bo = (b.get("batching_by_op") or {}).get("ssr")
+    if bo:
+        parts = ", ".join(f"{op} {_f(v['one_at_a_time_s'], 1)} -> {_f(v['batched_s'], 1)} s ({_f(v['speedup'], 2)}x)" for op, v in bo.items())
+        lines.append(f"- **Batching, SSR, seconds per problem by engine operation** (one at a time -> batched): {parts}. Decoding "
+                     "batches (more tokens per weight read); prefill is already compute-bound on 2 cores and does not.")
+    for name, f in (b.get("flops_split") or {}).items():
+        if not f:
+            continue
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in f["parts"].items() if v)
+        lines.append(f"- **{name} processed FLOPs {f['total']:.3f}x the baseline's** (floor {_f(f.get('floor'))} = "
+                     f"{f['paths']:.0f} path(s) x beta {_f(f.get('beta'))} x (1 + alpha {_f(f.get('alpha'))})): {parts}.")
+    return lines
 
 
 def _scoring_share(report: dict[str, Any]) -> float | None:

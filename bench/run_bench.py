@@ -134,8 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)} (baseline is required)")
     parser.add_argument("--out", default="bench/results/run")
     parser.add_argument("--compare_to", default=None, metavar="REPORT_JSON", help="an earlier report.json to compare scoring costs with")
+    parser.add_argument("--rerender", default=None, metavar="OUT_DIR",
+                        help="run nothing: recompute the derived statistics of OUT_DIR/report.json from its run folders "
+                             "and rewrite its report.md and report.png")
     argv = list(argv if argv is not None else sys.argv[1:])
     args = parser.parse_args(argv)
+    if args.rerender:
+        return rerender(Path(args.rerender), args.compare_to)
     # the bench's own options (--levels, --limit, ...) are not RunConfig fields and are left out here
     cfg = config_from_args("ssr", parser, argv)
     out = Path(args.out)
@@ -205,18 +210,46 @@ def main(argv: list[str] | None = None) -> int:
         "engine_load_seconds": load_seconds,
         "arms": arms,
         "evaluation": evaluation,
-        "phase_share": {name: phase_share(folders["sequential"][name]) for name in configs if name not in ("baseline", "parallel")},
-        "prefix_cache": {name: prefix_cache_stats(folders["sequential"][name]) for name in configs if name not in ("baseline", "parallel")},
     }
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    return finish(out, report, folders, args.compare_to)
+
+
+def finish(out: Path, report: dict[str, Any], folders: dict[str, dict[str, Path]], compare_to: str | None) -> int:
+    """Add the statistics derived from the run folders, then write report.json, report.png and report.md."""
+    from bench.bounds import analyse
     from bench.report import write_markdown, write_plot
 
+    seq = folders["sequential"]
+    report["phase_share"] = {name: phase_share(f) for name, f in seq.items() if name not in ("baseline", "parallel")}
+    report["prefix_cache"] = {name: prefix_cache_stats(f) for name, f in seq.items() if name not in ("baseline", "parallel")}
+    report["bounds"] = analyse(folders, report["arms"], report["config"]["target_model"])
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     write_plot(report, out / "report.png")
-    previous = json.loads(Path(args.compare_to).read_text()) if args.compare_to else None
+    previous = json.loads(Path(compare_to).read_text()) if compare_to else None
     (out / "report.md").write_text(write_markdown(report, previous))
     print((out / "report.md").read_text())
     return 0
 
+
+def rerender(out: Path, compare_to: str | None) -> int:
+    """Recompute a finished benchmark's derived statistics from its run folders (after a change to the analysis)."""
+    path = out / "report.json"
+    if not path.is_file():
+        print(f"error: {path} not found: --rerender takes the --out folder of a finished benchmark", file=sys.stderr)
+        return 2
+    report = json.loads(path.read_text())
+    folders: dict[str, dict[str, Path]] = {}
+    for mode in MODES:
+        by_arm = (report.get("evaluation", {}).get(mode) or {}).get("by_arm") or {}
+        folders[mode] = {}
+        for name, ev in by_arm.items():
+            d = Path(ev["run_dir"])
+            d = d if d.is_absolute() or d.is_dir() else REPO / d
+            if not d.is_dir():
+                print(f"error: the run folder of {mode} {name} is gone: {d}", file=sys.stderr)
+                return 2
+            folders[mode][name] = d
+    return finish(out, report, folders, compare_to)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -152,14 +152,13 @@ SCORE_PREFIX = "Score: "
 # The target reads the path exactly as the draft continued it, then the proposed
 # step, then this note in the path's own voice (inside the thinking block of a
 # reasoning model, so the judge sees its own chain of thought), then the answer
-# prefix; its next token is the score. Kept short: every token here is prefilled
-# on every scoring pass and can never come from the cache.
-SCORE_SUFFIX = (
-    "\n\n(Check of the step just above, before going on: judge only whether it is factually correct and "
-    "follows logically from the steps before it, not its style, wording or usefulness. "
-    "Score from 0 = wrong to 9 = certainly correct.)\n"
-)
-SCORE_CONTINUATION_PREFIX = "Score of that step: "
+# prefix; its next token is the score. Kept short (25 tokens in Qwen's tokenizer):
+# every token here is prefilled on every scoring pass and can never come from the
+# cache. It asks only about correctness and logical validity, as the paper's
+# scoring does. A 57-token wording ranked the same 113 demo steps with Spearman
+# 0.83 against this one at 1.7x the prefill (bench/results/calibration-*.json).
+SCORE_SUFFIX = "\n\n(Is the step above correct and logically valid? Score 0 = wrong to 9 = certainly correct.)\n"
+SCORE_CONTINUATION_PREFIX = "Score: "
 
 
 def scoring_continuation(step: str) -> str:

@@ -1,0 +1,190 @@
+"""What bounds the benchmark's targets: per-unit costs measured in one run and the floors they imply.
+
+Everything here is computed from the run's own result records and engine
+timings; nothing is assumed about the hardware. The floors answer "could this
+target be met on this machine with these models if the loop wasted nothing?":
+
+* spec-reason latency with no step rewritten: each token of the final path costs
+  one draft decode step plus its share of one scoring pass, against one target
+  decode step on the baseline;
+* SSR latency with rewrites free: what strategy selection, drafting and scoring
+  alone cost against the baseline's whole time;
+* scoring share if a scoring pass prefilled nothing but the step it scores;
+* the prefilled tokens of a scoring pass, split into the step, the judging note
+  and the rest (the unfilled tail of the path's last cache block, the seam, the
+  rewritten steps the cache holds only in whole blocks);
+* batching, per engine operation: which of them gets cheaper per problem when
+  problems share a batch;
+* processed FLOPs of the speculative arms, split by what each model spent them on,
+  in units of the baseline's, beside the floor beta * (1 + alpha).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from ssr import flops as F
+from ssr.evaluation import final_path_tokens
+from ssr.prompts import SCORE_CONTINUATION_PREFIX, SCORE_SUFFIX
+from ssr.results import load_results
+
+
+def _records(folder: Path | str) -> list[dict[str, Any]]:
+    return load_results(folder).records
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def unit_costs(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Per-problem means and per-unit costs (seconds per token or per pass) of one arm's records."""
+    n = wall = 0.0
+    phase: dict[str, float] = {}
+    tok = {"target_generated": 0, "draft_generated": 0, "scoring_passes": 0, "scoring_prefilled": 0,
+           "scored_step_tokens": 0, "rewrite_tokens": 0, "final_path_tokens": 0, "paths": 0}
+    for rec in records:
+        n += 1
+        wall += rec["timing"]["wall_seconds"]
+        for k, v in rec["timing"]["phase_seconds"].items():
+            phase[k] = phase.get(k, 0.0) + v
+        usage = rec.get("usage") or {}
+        tgt, dft = usage.get("target") or {}, usage.get("draft") or {}
+        tok["target_generated"] += int(tgt.get("generated_tokens") or 0)
+        tok["draft_generated"] += int(dft.get("generated_tokens") or 0)
+        tok["scoring_passes"] += int(tgt.get("scoring_calls") or 0)
+        tok["scoring_prefilled"] += int(tgt.get("scoring_prompt_tokens") or 0) - int(tgt.get("scoring_cached_prompt_tokens") or 0)
+        for p in rec.get("paths") or []:
+            tok["paths"] += 1
+            tok["final_path_tokens"] += final_path_tokens(p)
+            for s in p.get("steps") or []:
+                tok["scored_step_tokens"] += int(s.get("draft_tokens") or 0)
+                if not s.get("accepted"):
+                    tok["rewrite_tokens"] += int(s.get("rewrite_tokens") or 0)
+    if not n:
+        return {}
+    return {
+        "records": int(n),
+        "wall_s": wall / n,
+        "phase_s": {k: v / n for k, v in phase.items()},
+        "tokens": {k: v / n for k, v in tok.items()},
+        "target_decode_s_per_token": _div(phase.get("generate"), tok["target_generated"]),
+        "draft_s_per_token": _div(phase.get("draft"), tok["draft_generated"]),
+        "score_s_per_pass": _div(phase.get("score"), tok["scoring_passes"]),
+        "score_prefill_tokens_per_s": _div(tok["scoring_prefilled"], phase.get("score")),
+        "rewrite_s_per_token": _div(phase.get("rewrite"), tok["rewrite_tokens"]),
+        "mean_step_tokens": _div(tok["scored_step_tokens"], tok["scoring_passes"]),
+    }
+
+
+def note_tokens(target_model: str) -> int | None:
+    """Tokens of the judging note and answer prefix after each step, in the target's tokenizer."""
+    try:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(target_model)
+    except Exception:  # a hub id offline, or no tokenizer files: the split is then reported without it
+        return None
+    return len(tok(SCORE_SUFFIX + SCORE_CONTINUATION_PREFIX, add_special_tokens=False)["input_ids"])
+
+
+def flops_split(records: list[dict[str, Any]], baseline: list[dict[str, Any]], context_len: int = F.DEFAULT_CONTEXT_LEN) -> dict[str, Any]:
+    """Processed FLOPs per problem by where they went, in units of the baseline's processed FLOPs per problem.
+
+    The parts add up to the processed-FLOPs ratio of the eval table (ratio of the per-problem means on equal
+    repeats). ``floor`` is beta * (1 + alpha): the target prefills and the draft decodes each final token once.
+    """
+    base = [F.processed_flops(r["usage"], r["models"], context_len)["total_flops"] for r in baseline]
+    base_tokens = [sum(final_path_tokens(p) for p in r.get("paths") or []) for r in baseline]
+    if not records or not base or any(b is None for b in base):
+        return {}
+    unit = sum(base) / len(base)
+    models = records[0]["models"]
+    per_tok = {role: F.flops_per_token(models[role], context_len) for role in ("target", "draft") if models.get(role)}
+    parts = {"target: the scored steps": 0.0, "target: note, seam, re-prefilled context": 0.0, "target: rewrites and selection": 0.0,
+             "draft: generated": 0.0, "draft: prefill": 0.0}
+    final = 0.0
+    for rec in records:
+        usage = rec["usage"]
+        tgt = F.processed_tokens(usage.get("target"))
+        steps = sum(min(int(s.get("draft_tokens") or 0), int(s.get("score_prompt_tokens") or 0) - int(s.get("score_cached_tokens") or 0))
+                    for p in rec.get("paths") or [] for s in p.get("steps") or [])
+        parts["target: the scored steps"] += steps * per_tok["target"]
+        parts["target: note, seam, re-prefilled context"] += (tgt["scoring"] - steps) * per_tok["target"]
+        parts["target: rewrites and selection"] += (tgt["prefill"] + tgt["generated"]) * per_tok["target"]
+        if "draft" in per_tok:
+            d = F.processed_tokens(usage.get("draft"))
+            parts["draft: generated"] += d["generated"] * per_tok["draft"]
+            parts["draft: prefill"] += d["prefill"] * per_tok["draft"]
+        paths = rec.get("paths") or []
+        final += sum(final_path_tokens(p) for p in paths) / max(len(paths), 1)
+    k = len(records)
+    out = {name: v / k / unit for name, v in parts.items()}
+    beta = (final / k) / (sum(base_tokens) / len(base_tokens)) if sum(base_tokens) else None
+    alpha = _div(per_tok.get("draft"), per_tok["target"])
+    n_paths = sum(len(r.get("paths") or []) for r in records) / k
+    return {
+        "parts": out,
+        "total": sum(out.values()),
+        "beta": beta,
+        "alpha": alpha,
+        "paths": n_paths,
+        # every final token prefilled once by the target and decoded once by the draft, on every path
+        "floor": None if beta is None or alpha is None else n_paths * beta * (1 + alpha),
+    }
+
+
+def analyse(folders: dict[str, dict[str, Path]], arms: dict[str, dict[str, Any]], target_model: str) -> dict[str, Any]:
+    """The bounds section of a benchmark report, from its run folders and engine timings."""
+    seq = {name: unit_costs(_records(f)) for name, f in folders["sequential"].items()}
+    base = seq.get("baseline") or {}
+    out: dict[str, Any] = {"unit_costs": seq, "note_tokens": note_tokens(target_model)}
+    b_tok, b_wall = base.get("target_decode_s_per_token"), base.get("wall_s")
+
+    sp = seq.get("spec-reason") or {}
+    if sp and b_tok:
+        per_token = (sp.get("draft_s_per_token") or 0.0) + (_div(sp.get("score_s_per_pass"), sp.get("mean_step_tokens")) or 0.0)
+        out["spec_latency_floor"] = {
+            "draft_s_per_token": sp.get("draft_s_per_token"),
+            "score_s_per_token": _div(sp.get("score_s_per_pass"), sp.get("mean_step_tokens")),
+            "baseline_s_per_token": b_tok,
+            "ratio": per_token / b_tok,
+        }
+    ssr = seq.get("ssr") or {}
+    if ssr and b_wall:
+        ph = ssr["phase_s"]
+        out["ssr_latency_floor"] = {
+            "select_ratio": ph.get("select", 0.0) / b_wall,
+            "draft_ratio": ph.get("draft", 0.0) / b_wall,
+            "score_ratio": ph.get("score", 0.0) / b_wall,
+            "rewrite_ratio": ph.get("rewrite", 0.0) / b_wall,
+            "without_rewrites_ratio": (ssr["wall_s"] - ph.get("rewrite", 0.0)) / b_wall,
+        }
+        passes, step, rate = ssr["tokens"]["scoring_passes"], ssr.get("mean_step_tokens"), ssr.get("score_prefill_tokens_per_s")
+        if passes and step and rate:
+            min_score = passes * step / rate
+            rest = ssr["wall_s"] - ph.get("score", 0.0)
+            out["score_share_floor"] = {"prefill_tokens_per_s": rate, "draft_s_per_token": ssr.get("draft_s_per_token"),
+                                        "share_if_only_the_step": min_score / (rest + min_score)}
+        pre = _div(ssr["tokens"]["scoring_prefilled"], passes)
+        if pre is not None and step is not None:
+            note = out["note_tokens"]
+            out["prefill_split"] = {"prefilled": pre, "step": step, "note": note,
+                                    "rest": None if note is None else pre - step - note}
+    by_op: dict[str, Any] = {}
+    for name in ("ssr", "spec-reason", "baseline"):
+        b, q = (arms.get("batched") or {}).get(name), (arms.get("sequential") or {}).get(name)
+        if not b or not q or not b.get("written") or not q.get("written"):
+            continue
+        ops = {}
+        for op in sorted(set(b["engine_seconds"]) | set(q["engine_seconds"])):
+            one = q["engine_seconds"].get(op, 0.0) / q["written"]
+            batched = b["engine_seconds"].get(op, 0.0) / b["written"]
+            ops[op] = {"one_at_a_time_s": one, "batched_s": batched, "speedup": _div(one, batched)}
+        by_op[name] = ops
+    out["batching_by_op"] = by_op
+    base_recs = _records(folders["batched"]["baseline"]) if "baseline" in folders["batched"] else []
+    out["flops_split"] = {name: flops_split(_records(folders["batched"][name]), base_recs)
+                          for name in ("spec-reason", "ssr") if name in folders["batched"]}
+    return out
