@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ssr import flops as F
-from ssr.evaluation import final_path_tokens
+from ssr.evaluation import final_path_tokens, tokens_per_path
 from ssr.prompts import SCORE_CONTINUATION_PREFIX, SCORE_SUFFIX
 from ssr.results import load_results
 
@@ -89,15 +89,21 @@ def note_tokens(target_model: str) -> int | None:
     return len(tok(SCORE_SUFFIX + SCORE_CONTINUATION_PREFIX, add_special_tokens=False)["input_ids"])
 
 
-def flops_split(records: list[dict[str, Any]], baseline: list[dict[str, Any]], context_len: int = F.DEFAULT_CONTEXT_LEN) -> dict[str, Any]:
+def flops_split(records: list[dict[str, Any]], baseline: list[dict[str, Any]], context_len: int | None = None) -> dict[str, Any]:
     """Processed FLOPs per problem by where they went, in units of the baseline's processed FLOPs per problem.
 
     The parts add up to the processed-FLOPs ratio of the eval table (ratio of the per-problem means on equal
-    repeats). ``floor`` is beta * (1 + alpha): the target prefills and the draft decodes each final token once.
+    repeats), at the eval's context length: half the baseline's mean tokens per path unless given.
+    ``floor`` is paths * beta * (1 + alpha): the target prefills and the draft decodes each final token once.
     """
+    if not records or not baseline:
+        return {}
+    base_tokens = [tokens_per_path(r) or 0.0 for r in baseline]
+    if context_len is None:
+        mean = sum(base_tokens) / len(base_tokens)
+        context_len = max(int(round(mean / 2)), 1) if mean else F.DEFAULT_CONTEXT_LEN
     base = [F.processed_flops(r["usage"], r["models"], context_len)["total_flops"] for r in baseline]
-    base_tokens = [sum(final_path_tokens(p) for p in r.get("paths") or []) for r in baseline]
-    if not records or not base or any(b is None for b in base):
+    if any(b is None for b in base):
         return {}
     unit = sum(base) / len(base)
     models = records[0]["models"]
@@ -117,8 +123,7 @@ def flops_split(records: list[dict[str, Any]], baseline: list[dict[str, Any]], c
             d = F.processed_tokens(usage.get("draft"))
             parts["draft: generated"] += d["generated"] * per_tok["draft"]
             parts["draft: prefill"] += d["prefill"] * per_tok["draft"]
-        paths = rec.get("paths") or []
-        final += sum(final_path_tokens(p) for p in paths) / max(len(paths), 1)
+        final += tokens_per_path(rec) or 0.0
     k = len(records)
     out = {name: v / k / unit for name, v in parts.items()}
     beta = (final / k) / (sum(base_tokens) / len(base_tokens)) if sum(base_tokens) else None
@@ -130,6 +135,7 @@ def flops_split(records: list[dict[str, Any]], baseline: list[dict[str, Any]], c
         "beta": beta,
         "alpha": alpha,
         "paths": n_paths,
+        "context_len": context_len,
         # every final token prefilled once by the target and decoded once by the draft, on every path
         "floor": None if beta is None or alpha is None else n_paths * beta * (1 + alpha),
     }

@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"command": " ".join(["python bench/calibrate.py", *argv]), "config": cfg.to_dict(),
-                                              "summary": summary, "scores": scores}, indent=1))
+                                              "summary": summary, "scores": scores,
+                                              "recorded_scores": earlier if len(earlier) == len(scores) else None}, indent=1))
     return 0
 
 

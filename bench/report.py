@@ -170,20 +170,20 @@ def bounds_section(report: dict[str, Any]) -> list[str]:
             f"- **spec-reason latency, floor {fl['ratio']:.2f}x the baseline's at equal path length.** Even with no step rewritten, each token "
             f"of the final path costs one draft decode step ({_f(fl['draft_s_per_token'])} s) plus its share of a scoring pass "
             f"({_f(fl['score_s_per_token'])} s), against {_f(fl['baseline_s_per_token'])} s for a target decode step. On 2 CPU cores the "
-            "0.5B draft decodes only a few times faster than the 1.5B target (decode is bound by reading the weights, 3x fewer here), "
-            "where the paper's 1.5B draft beside a 32B target is about 20x smaller.")
+            "draft decodes only a few times faster than the target (a decode step is bound by reading the weights; the demo's "
+            "draft has about 3x fewer parameters than its target, the paper's 1.5B draft about 18x fewer than QwQ-32B).")
     sl = b.get("ssr_latency_floor")
     if sl:
         lines.append(
             f"- **SSR latency, {sl['without_rewrites_ratio']:.2f}x the baseline's even with rewrites free**: strategy selection "
-            f"{sl['select_ratio']:.2f}x, drafting 3 paths {sl['draft_ratio']:.2f}x, scoring {sl['score_ratio']:.2f}x "
+            f"{sl['select_ratio']:.2f}x, drafting {report['config'].get('method_num')} paths {sl['draft_ratio']:.2f}x, scoring {sl['score_ratio']:.2f}x "
             f"(rewrites {sl['rewrite_ratio']:.2f}x), each in units of the baseline's whole time per problem.")
     sh = b.get("score_share_floor")
     if sh:
         lines.append(
             f"- **Scoring share, floor {_pct(sh['share_if_only_the_step'])}** if each pass prefilled only the step it scores: "
             f"the target prefills {_f(sh['prefill_tokens_per_s'], 0)} tokens/s in scoring passes while the draft spends "
-            f"{_f(sh['draft_s_per_token'])} s per token (3 paths batched) to write them.")
+            f"{_f(sh['draft_s_per_token'])} s per token (its paths batched) to write them.")
     ps = b.get("prefill_split")
     if ps:
         note = "?" if ps.get("note") is None else f"{ps['note']}"
@@ -191,7 +191,7 @@ def bounds_section(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"- **Prefilled per scoring pass: {ps['prefilled']:.0f} tokens** = the step ({ps['step']:.0f}) + the judging note and answer prefix "
             f"({note}) + the rest ({rest}: the unfilled tail of the path's last cache block{_block(report)}, the "
-            "seam, and rewritten steps). The note alone uses most of the 64-token allowance.")
+            f"seam, and rewritten steps). Of the target's allowance of 64 tokens above the step, the note takes {note} and the rest {rest}.")
     bo = (b.get("batching_by_op") or {}).get("ssr")
     if bo:
         parts = ", ".join(f"{op} {_f(v['one_at_a_time_s'], 1)} -> {_f(v['batched_s'], 1)} s ({_f(v['speedup'], 2)}x)" for op, v in bo.items())

@@ -39,3 +39,31 @@ def test_bench_writes_report_json_markdown_and_plot(tmp_path):
     md = (out / "report.md").read_text()
     assert "| ssr-fast2 |" in md and "## Targets" in md and report["command"].startswith("python bench/run_bench.py")
     assert (out / "report.png").stat().st_size > 0
+
+    # the bounds section: unit costs of every arm, and a FLOPs split that adds up to the eval table's ratio
+    b = report["bounds"]
+    assert set(b["unit_costs"]) == set(arms) and b["unit_costs"]["baseline"]["target_decode_s_per_token"] > 0
+    for name in ("spec-reason", "ssr"):
+        flops = report["evaluation"]["batched"]["by_arm"][name]["flops"]
+        assert b["flops_split"][name]["total"] == pytest.approx(flops["processed_flops_ratio"], rel=1e-6)
+        assert b["flops_split"][name]["alpha"] == pytest.approx(flops["alpha"], rel=1e-6)
+    assert b["note_tokens"] > 0 and "## What bounds the targets here" in md
+
+    # --rerender recomputes the same report from the run folders; a folder with no report is refused
+    again = subprocess.run([sys.executable, "bench/run_bench.py", "--rerender", str(out)], cwd=REPO, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (out / "report.md").read_text() == md
+    bad = subprocess.run([sys.executable, "bench/run_bench.py", "--rerender", str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "report.json" in bad.stderr
+
+    # calibration replays the loop's own scoring prompts: on the recorded steps it gives the recorded scores
+    spec_dir = report["evaluation"]["sequential"]["by_arm"]["ssr"]["run_dir"]
+    cal = subprocess.run(
+        [sys.executable, "bench/calibrate.py", "--preset", "tiny", "--backend", "hf", "--records", spec_dir, "--out", str(tmp_path / "cal.json")],
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )
+    assert cal.returncode == 0, cal.stderr[-3000:]
+    data = json.loads((tmp_path / "cal.json").read_text())
+    steps = report["prefix_cache"]["ssr"]["scoring_calls"]
+    assert data["summary"]["steps"] == len(data["scores"]) == steps
+    assert data["scores"] == pytest.approx(data["recorded_scores"], abs=1e-3)

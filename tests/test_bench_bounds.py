@@ -1,0 +1,82 @@
+"""The bounds analysis of the benchmark (bench/bounds.py) and the threshold calibration helpers, on hand-built records."""
+
+import pytest
+
+from bench.bounds import flops_split, unit_costs
+from bench.calibrate import rank_correlation, summarise
+from ssr import flops as F
+
+TARGET = {"name": "t", "n_params": 1_000_000, "n_layers": 4, "n_heads": 4, "head_dim": 16}
+DRAFT = {"name": "d", "n_params": 250_000, "n_layers": 2, "n_heads": 2, "head_dim": 16}
+
+
+def _step(draft_tokens, accepted, rewrite_tokens=0, prompt=100, cached=60):
+    return {"draft_tokens": draft_tokens, "accepted": accepted, "rewrite_tokens": rewrite_tokens,
+            "score_prompt_tokens": prompt, "score_cached_tokens": cached}
+
+
+def spec_record(wall=10.0):
+    steps = [_step(30, True), _step(20, False, rewrite_tokens=25), _step(10, True, prompt=80, cached=75)]
+    return {
+        "timing": {"wall_seconds": wall, "phase_seconds": {"draft": 4.0, "score": 3.0, "rewrite": 2.0, "select": 1.0}},
+        "usage": {
+            "target": {"prompt_tokens": 50, "cached_prompt_tokens": 30, "generated_tokens": 25,
+                       "scoring_calls": 3, "scoring_prompt_tokens": 280, "scoring_cached_prompt_tokens": 195},
+            "draft": {"prompt_tokens": 300, "cached_prompt_tokens": 200, "generated_tokens": 60},
+        },
+        "models": {"target": TARGET, "draft": DRAFT},
+        "paths": [{"tokens": {"final": 65}, "steps": steps}],
+    }
+
+
+def base_record(generated=100):
+    return {
+        "timing": {"wall_seconds": 20.0, "phase_seconds": {"generate": 20.0}},
+        "usage": {"target": {"prompt_tokens": 40, "cached_prompt_tokens": 0, "generated_tokens": generated}},
+        "models": {"target": TARGET},
+        "paths": [{"tokens": {"final": generated}, "steps": []}],
+    }
+
+
+def test_unit_costs_are_per_problem_means_and_per_unit_rates():
+    u = unit_costs([spec_record(), spec_record(wall=14.0)])
+    assert u["records"] == 2 and u["wall_s"] == pytest.approx(12.0)
+    assert u["phase_s"] == {"draft": 4.0, "score": 3.0, "rewrite": 2.0, "select": 1.0}
+    assert u["draft_s_per_token"] == pytest.approx(8.0 / 120)  # 2 x 4 s over 2 x 60 draft tokens
+    assert u["score_s_per_pass"] == pytest.approx(1.0)
+    assert u["score_prefill_tokens_per_s"] == pytest.approx(85 / 3.0)  # 280 - 195 prefilled per 3 s
+    assert u["rewrite_s_per_token"] == pytest.approx(2.0 / 25)  # only the rejected step's rewrite counts
+    assert u["mean_step_tokens"] == pytest.approx(60 / 3)
+    assert u["target_decode_s_per_token"] is None  # no plain generation phase in a speculative record
+    b = unit_costs([base_record()])
+    assert b["target_decode_s_per_token"] == pytest.approx(0.2) and b["draft_s_per_token"] is None
+    assert unit_costs([]) == {}
+
+
+def test_flops_split_adds_up_to_the_processed_flops_ratio():
+    recs, base = [spec_record(), spec_record()], [base_record(100), base_record(140)]
+    out = flops_split(recs, base)
+    ctx = 60  # as the eval table: half the baseline's mean tokens per path
+    assert out["context_len"] == ctx
+    unit = sum(F.processed_flops(b["usage"], b["models"], ctx)["total_flops"] for b in base) / 2
+    assert out["total"] == pytest.approx(F.processed_flops(recs[0]["usage"], recs[0]["models"], ctx)["total_flops"] / unit)
+    t = F.flops_per_token(TARGET, ctx)
+    # scored steps: every step's tokens were prefilled, except the last, where only 5 tokens were not cached
+    assert out["parts"]["target: the scored steps"] == pytest.approx((30 + 20 + 5) * t / unit)
+    assert out["parts"]["target: note, seam, re-prefilled context"] == pytest.approx((85 - 55) * t / unit)
+    assert out["parts"]["target: rewrites and selection"] == pytest.approx((20 + 25) * t / unit)
+    assert out["beta"] == pytest.approx(65 / 120) and out["paths"] == 1
+    assert out["alpha"] == pytest.approx(F.flops_per_token(DRAFT, ctx) / t)
+    assert out["floor"] == pytest.approx(out["beta"] * (1 + out["alpha"]))
+    assert flops_split([], base) == {}
+
+
+def test_threshold_summary_and_rank_correlation():
+    scores = [float(x) for x in range(10)]
+    s = summarise(scores, 20, [2.0, 5.0])
+    assert s["suggested_threshold"] == pytest.approx(1.8)  # numpy's linear percentile of 0..9
+    assert s["rewrite_share"] == {2.0: 0.2, 5.0: 0.5}
+    assert rank_correlation(scores, [x * x for x in scores]) == pytest.approx(1.0)  # monotone: same ranks
+    assert rank_correlation(scores, scores[::-1]) == pytest.approx(-1.0)
+    assert rank_correlation([1, 1, 2, 3], [5, 6, 7, 8]) == pytest.approx(0.9486833)  # a tie gets the mean rank
+    assert rank_correlation([1.0, 1.0], [1.0, 2.0]) is None
