@@ -5,6 +5,7 @@
 #   PROBLEMS=0-9 bash scripts/demo.sh         # other problems
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PIP_ROOT_USER_ACTION=ignore  # the demo runs as root in containers; pip's warning about it is noise here
 bash scripts/install_cpu.sh
 python -m pip install -q -e ".[demo]"
 export SSR_DATA_DIR="${SSR_DATA_DIR:-$(cd .. && pwd)/shared/data}"
