@@ -22,14 +22,19 @@ def scoring_passes(cfg: RunConfig, render_probe: Any, paths: list[tuple[str, dic
     reasoning templates apart). The prompt is rebuilt with the current code's scoring prompt, so a changed
     judging note can be replayed on recorded steps.
     """
-    from ssr.reasoning import PathState, ProblemRunner
+    from ssr.reasoning import STEP_STOP, PathState, ProblemRunner, clean_step
 
     runner = ProblemRunner(cfg, render_probe, None, None)  # type: ignore[arg-type]
     for problem, p in paths:
         state = PathState(p["index"], user_message(p, problem), prompt_format=cfg.prompt_format)
+        full = p.get("text")
         for s in p["steps"]:
             yield s, runner.score_prompt(problem, state, s["draft"])
-            state.text += (s["draft"] if s["accepted"] else (s["rewrite"] or "")) + "\n\n"
+            state.text += clean_step(state, s["draft"] if s["accepted"] else (s["rewrite"] or ""))
+            # the loop adds the blank line only after a step that ended on it (not one cut at the step's
+            # token limit); the record's final text tells which
+            if full is None or full[len(state.text):].startswith(STEP_STOP):
+                state.text += STEP_STOP
 
 
 def user_message(path: dict[str, Any], problem: str) -> str:

@@ -63,7 +63,7 @@ def _cpu_demo() -> dict[str, Any]:
         "problem_id": "38,65,79,185",
         # Calibrated on these models with bench/calibrate.py: re-scoring the 113 draft steps of 6 level-1
         # MATH-500 problems (bench/results/cpu-demo-continuation) with the continuation scoring prompt, the
-        # target's expected score (--score_method average) had p10 3.27, p20 3.57, median 4.31, p80 5.37
+        # target's expected score (--score_method average) had p10 3.27, p20 3.57, median 4.31, p80 5.44
         # (bench/results/calibration-short-note.json). A threshold at the 20th percentile rewrites about one
         # step in five (17% of these), as the paper's Appendix C reports for QwQ-32B; the paper's greedy
         # threshold 7 would rewrite nearly half the steps with this judge.
