@@ -41,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     from ssr.engines import build_engine
     from ssr.engines.base import ChatPrompt
 
-    paths = recorded_paths(args.records)
+    try:
+        paths = recorded_paths(args.records)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not paths:
         print(f"error: no speculative paths in {args.records}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ssr import flops as F
-from ssr.evaluation import final_path_tokens, tokens_per_path
+from ssr.evaluation import default_context_len, final_path_tokens, tokens_per_path
 from ssr.prompts import SCORE_CONTINUATION_PREFIX, SCORE_SUFFIX
 from ssr.results import load_results
 
@@ -39,11 +39,15 @@ def _div(a: float | None, b: float | None) -> float | None:
 
 
 def unit_costs(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Per-problem means and per-unit costs (seconds per token or per pass) of one arm's records."""
+    """Per-problem means and per-unit costs (seconds per token or per pass) of one arm's records.
+
+    ``totals`` and ``phase_total_s`` keep the sums the means come from, for ``phase_share`` and
+    ``prefix_cache``.
+    """
     n = wall = 0.0
     phase: dict[str, float] = {}
-    tok = {"target_generated": 0, "draft_generated": 0, "scoring_passes": 0, "scoring_prefilled": 0,
-           "scored_step_tokens": 0, "rewrite_tokens": 0, "final_path_tokens": 0, "paths": 0}
+    tok = {"target_generated": 0, "draft_generated": 0, "scoring_passes": 0, "scoring_prompt": 0, "scoring_cached": 0,
+           "scoring_prefilled": 0, "steps": 0, "scored_step_tokens": 0, "rewrite_tokens": 0, "final_path_tokens": 0, "paths": 0}
     for rec in records:
         n += 1
         wall += rec["timing"]["wall_seconds"]
@@ -54,14 +58,17 @@ def unit_costs(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         tok["target_generated"] += int(tgt.get("generated_tokens") or 0)
         tok["draft_generated"] += int(dft.get("generated_tokens") or 0)
         tok["scoring_passes"] += int(tgt.get("scoring_calls") or 0)
-        tok["scoring_prefilled"] += int(tgt.get("scoring_prompt_tokens") or 0) - int(tgt.get("scoring_cached_prompt_tokens") or 0)
+        tok["scoring_prompt"] += int(tgt.get("scoring_prompt_tokens") or 0)
+        tok["scoring_cached"] += int(tgt.get("scoring_cached_prompt_tokens") or 0)
         for p in rec.get("paths") or []:
             tok["paths"] += 1
             tok["final_path_tokens"] += final_path_tokens(p)
             for s in p.get("steps") or []:
+                tok["steps"] += 1
                 tok["scored_step_tokens"] += int(s.get("draft_tokens") or 0)
                 if not s.get("accepted"):
                     tok["rewrite_tokens"] += int(s.get("rewrite_tokens") or 0)
+    tok["scoring_prefilled"] = tok["scoring_prompt"] - tok["scoring_cached"]
     if not n:
         return {}
     return {
@@ -69,6 +76,9 @@ def unit_costs(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "wall_s": wall / n,
         "phase_s": {k: v / n for k, v in phase.items()},
         "tokens": {k: v / n for k, v in tok.items()},
+        "totals": tok,
+        "wall_total_s": wall,
+        "phase_total_s": phase,
         "target_decode_s_per_token": _div(phase.get("generate"), tok["target_generated"]),
         "draft_s_per_token": _div(phase.get("draft"), tok["draft_generated"]),
         "score_s_per_pass": _div(phase.get("score"), tok["scoring_passes"]),
@@ -78,13 +88,36 @@ def unit_costs(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def phase_share(costs: dict[str, Any]) -> dict[str, float]:
+    """Share of the problems' wall time per phase (select, draft, score, rewrite, generate), from ``unit_costs``."""
+    wall = costs.get("wall_total_s")
+    return {k: v / wall for k, v in costs["phase_total_s"].items()} if wall else {}
+
+
+def prefix_cache(costs: dict[str, Any]) -> dict[str, Any]:
+    """Target prompt tokens per scoring pass: prefilled vs served from the prefix cache, vs the step scored."""
+    t = costs.get("totals") or {}
+    calls, prompt, cached = t.get("scoring_passes"), t.get("scoring_prompt", 0), t.get("scoring_cached", 0)
+    if not calls:
+        return {}
+    return {
+        "scoring_calls": calls,
+        "mean_scoring_prompt_tokens": prompt / calls,
+        "mean_uncached_prefill_tokens": (prompt - cached) / calls,
+        "mean_cached_tokens": cached / calls,
+        "mean_draft_step_tokens": t["scored_step_tokens"] / max(t["steps"], 1),
+        "cache_hit_fraction": cached / prompt if prompt else None,
+    }
+
+
 def note_tokens(target_model: str) -> int | None:
     """Tokens of the judging note and answer prefix after each step, in the target's tokenizer."""
-    try:
-        from transformers import AutoTokenizer
+    from ssr.engines.chat import load_tokenizer
+    from ssr.engines.base import EngineError
 
-        tok = AutoTokenizer.from_pretrained(target_model)
-    except Exception:  # a hub id offline, or no tokenizer files: the split is then reported without it
+    try:
+        tok = load_tokenizer(target_model)
+    except EngineError:  # a hub id offline, or no tokenizer files: the split is then reported without it
         return None
     return len(tok(SCORE_SUFFIX + SCORE_CONTINUATION_PREFIX, add_special_tokens=False)["input_ids"])
 
@@ -100,8 +133,7 @@ def flops_split(records: list[dict[str, Any]], baseline: list[dict[str, Any]], c
         return {}
     base_tokens = [tokens_per_path(r) or 0.0 for r in baseline]
     if context_len is None:
-        mean = sum(base_tokens) / len(base_tokens)
-        context_len = max(int(round(mean / 2)), 1) if mean else F.DEFAULT_CONTEXT_LEN
+        context_len = default_context_len(sum(base_tokens) / len(base_tokens))
     base = [F.processed_flops(r["usage"], r["models"], context_len)["total_flops"] for r in baseline]
     if any(b is None for b in base):
         return {}
@@ -141,9 +173,9 @@ def flops_split(records: list[dict[str, Any]], baseline: list[dict[str, Any]], c
     }
 
 
-def analyse(folders: dict[str, dict[str, Path]], arms: dict[str, dict[str, Any]], target_model: str) -> dict[str, Any]:
-    """The bounds section of a benchmark report, from its run folders and engine timings."""
-    seq = {name: unit_costs(_records(f)) for name, f in folders["sequential"].items()}
+def analyse(seq: dict[str, dict[str, Any]], batched: dict[str, Path], arms: dict[str, dict[str, Any]], target_model: str) -> dict[str, Any]:
+    """The bounds section of a benchmark report: ``seq`` is ``unit_costs`` of each arm run one problem at a
+    time, ``batched`` the arms' batched run folders, ``arms`` their engine timings."""
     base = seq.get("baseline") or {}
     out: dict[str, Any] = {"unit_costs": seq, "note_tokens": note_tokens(target_model)}
     b_tok, b_wall = base.get("target_decode_s_per_token"), base.get("wall_s")
@@ -186,11 +218,10 @@ def analyse(folders: dict[str, dict[str, Path]], arms: dict[str, dict[str, Any]]
         ops = {}
         for op in sorted(set(b["engine_seconds"]) | set(q["engine_seconds"])):
             one = q["engine_seconds"].get(op, 0.0) / q["written"]
-            batched = b["engine_seconds"].get(op, 0.0) / b["written"]
-            ops[op] = {"one_at_a_time_s": one, "batched_s": batched, "speedup": _div(one, batched)}
+            together = b["engine_seconds"].get(op, 0.0) / b["written"]
+            ops[op] = {"one_at_a_time_s": one, "batched_s": together, "speedup": _div(one, together)}
         by_op[name] = ops
     out["batching_by_op"] = by_op
-    base_recs = _records(folders["batched"]["baseline"]) if "baseline" in folders["batched"] else []
-    out["flops_split"] = {name: flops_split(_records(folders["batched"][name]), base_recs)
-                          for name in ("spec-reason", "ssr") if name in folders["batched"]}
+    base_recs = _records(batched["baseline"]) if "baseline" in batched else []
+    out["flops_split"] = {name: flops_split(_records(batched[name]), base_recs) for name in ("spec-reason", "ssr") if name in batched}
     return out

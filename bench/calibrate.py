@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     from ssr.engines.base import ChatPrompt
     from ssr.reasoning import step_score
 
-    paths = [p for folder in args.records for p in recorded_paths(folder)]
+    try:
+        paths = [p for folder in args.records for p in recorded_paths(folder)]
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not paths:
         print(f"error: no speculative paths in {', '.join(args.records)}", file=sys.stderr)
         return 2

@@ -12,6 +12,8 @@ def recorded_paths(folder: str | Path) -> list[tuple[str, dict[str, Any]]]:
     """(problem, path) for every path with steps in a folder of spec/ssr result records."""
     from ssr.results import load_results
 
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"no such folder of result records: {folder}")
     return [(r["problem"], p) for r in load_results(folder).records for p in r["paths"] if p.get("steps")]
 
 

@@ -86,44 +86,6 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def prefix_cache_stats(folder: Path) -> dict[str, Any]:
-    """Target prompt tokens per scoring pass: prefilled vs served from the prefix cache, vs the step scored."""
-    from ssr.results import load_results
-
-    calls = prompt = cached = step_tokens = steps = 0
-    for rec in load_results(folder).records:
-        t = rec["usage"]["target"]
-        calls += t["scoring_calls"]
-        prompt += t["scoring_prompt_tokens"]
-        cached += t["scoring_cached_prompt_tokens"]
-        for p in rec["paths"]:
-            for s in p["steps"]:
-                steps += 1
-                step_tokens += s["draft_tokens"]
-    if not calls:
-        return {}
-    return {
-        "scoring_calls": calls,
-        "mean_scoring_prompt_tokens": prompt / calls,
-        "mean_uncached_prefill_tokens": (prompt - cached) / calls,
-        "mean_cached_tokens": cached / calls,
-        "mean_draft_step_tokens": step_tokens / max(steps, 1),
-        "cache_hit_fraction": cached / prompt if prompt else None,
-    }
-
-
-def phase_share(folder: Path) -> dict[str, float]:
-    """Share of the problems' wall time per phase (select, draft, score, rewrite, generate)."""
-    from ssr.results import load_results
-
-    wall, phases = 0.0, {}
-    for rec in load_results(folder).records:
-        wall += rec["timing"]["wall_seconds"]
-        for k, v in rec["timing"]["phase_seconds"].items():
-            phases[k] = phases.get(k, 0.0) + v
-    return {k: v / wall for k, v in phases.items()} if wall else {}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_args(parser, RunConfig(dataset_name="math", problem_id="all", num_paths=3, method_num=3))
@@ -216,13 +178,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def finish(out: Path, report: dict[str, Any], folders: dict[str, dict[str, Path]], compare_to: str | None) -> int:
     """Add the statistics derived from the run folders, then write report.json, report.png and report.md."""
-    from bench.bounds import analyse
+    from bench.bounds import analyse, phase_share, prefix_cache, unit_costs
     from bench.report import write_markdown, write_plot
+    from ssr.results import load_results
 
-    seq = folders["sequential"]
-    report["phase_share"] = {name: phase_share(f) for name, f in seq.items() if name not in ("baseline", "parallel")}
-    report["prefix_cache"] = {name: prefix_cache_stats(f) for name, f in seq.items() if name not in ("baseline", "parallel")}
-    report["bounds"] = analyse(folders, report["arms"], report["config"]["target_model"])
+    seq = {name: unit_costs(load_results(f).records) for name, f in folders["sequential"].items()}
+    speculative = [name for name in seq if name not in ("baseline", "parallel")]
+    report["phase_share"] = {name: phase_share(seq[name]) for name in speculative}
+    report["prefix_cache"] = {name: prefix_cache(seq[name]) for name in speculative}
+    report["bounds"] = analyse(seq, folders["batched"], report["arms"], report["config"]["target_model"])
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     write_plot(report, out / "report.png")
     previous = json.loads(Path(compare_to).read_text()) if compare_to else None
@@ -250,6 +214,7 @@ def rerender(out: Path, compare_to: str | None) -> int:
                 return 2
             folders[mode][name] = d
     return finish(out, report, folders, compare_to)
+
 
 if __name__ == "__main__":
     sys.exit(main())

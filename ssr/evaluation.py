@@ -254,6 +254,12 @@ def generated_tokens(record: dict[str, Any], role: str) -> int:
     return sum(_path_tokens(p)[idx] for p in record.get("paths") or [])
 
 
+def default_context_len(base_tokens_per_path: float | None) -> int:
+    """The context length per-token FLOPs are taken at: the mean position of a baseline token (half its
+    mean tokens per path), or ``flops.DEFAULT_CONTEXT_LEN`` without a baseline."""
+    return max(int(round(base_tokens_per_path / 2)), 1) if base_tokens_per_path else F.DEFAULT_CONTEXT_LEN
+
+
 def per_problem_mean(run: Run, value: Callable[[dict[str, Any]], float | None], problems: Iterable[Any] | None = None) -> float | None:
     """Mean over problems of the mean over that problem's repeats (unequal repeats weigh equally)."""
     by_p = run.by_problem()
@@ -415,7 +421,7 @@ def flops_stats(
             run_len = per_problem_mean(run, tokens_per_path, shared)
             out["beta"] = run_len / base_len if base_len and run_len is not None else None
     if context_len is None:
-        context_len = max(int(round(base_len / 2)), 1) if base_len else F.DEFAULT_CONTEXT_LEN
+        context_len = default_context_len(base_len)
     out["context_len"] = context_len
 
     if run.method in SPECULATIVE:

@@ -2,8 +2,9 @@
 
 import pytest
 
-from bench.bounds import flops_split, unit_costs
+from bench.bounds import flops_split, phase_share, prefix_cache, unit_costs
 from bench.calibrate import rank_correlation, summarise
+from bench.replay import recorded_paths
 from ssr import flops as F
 
 TARGET = {"name": "t", "n_params": 1_000_000, "n_layers": 4, "n_heads": 4, "head_dim": 16}
@@ -53,6 +54,17 @@ def test_unit_costs_are_per_problem_means_and_per_unit_rates():
     assert unit_costs([]) == {}
 
 
+def test_phase_share_and_prefix_cache_come_from_the_same_pass_over_the_records():
+    u = unit_costs([spec_record(), spec_record(wall=14.0)])
+    assert phase_share(u) == pytest.approx({"draft": 8 / 24, "score": 6 / 24, "rewrite": 4 / 24, "select": 2 / 24})
+    pc = prefix_cache(u)
+    assert pc["scoring_calls"] == 6
+    assert pc["mean_scoring_prompt_tokens"] == pytest.approx(280 / 3) and pc["mean_cached_tokens"] == pytest.approx(65)
+    assert pc["mean_uncached_prefill_tokens"] == pytest.approx(85 / 3) and pc["cache_hit_fraction"] == pytest.approx(195 / 280)
+    assert pc["mean_draft_step_tokens"] == pytest.approx(20)
+    assert phase_share({}) == {} and prefix_cache({}) == {} and prefix_cache(unit_costs([base_record()])) == {}
+
+
 def test_flops_split_adds_up_to_the_processed_flops_ratio():
     recs, base = [spec_record(), spec_record()], [base_record(100), base_record(140)]
     out = flops_split(recs, base)
@@ -80,3 +92,9 @@ def test_threshold_summary_and_rank_correlation():
     assert rank_correlation(scores, scores[::-1]) == pytest.approx(-1.0)
     assert rank_correlation([1, 1, 2, 3], [5, 6, 7, 8]) == pytest.approx(0.9486833)  # a tie gets the mean rank
     assert rank_correlation([1.0, 1.0], [1.0, 2.0]) is None
+
+
+def test_a_missing_records_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder of result records: .*missing"):
+        recorded_paths(tmp_path / "missing")
+    assert recorded_paths(tmp_path) == []  # an existing folder without records: the tools say "no speculative paths"
