@@ -11,6 +11,9 @@ from typing import Callable, Sequence
 
 Equal = Callable[[str, str], bool]
 
+# --fast: 0 off, 1 stop at the first finished path, 2 stop once two finished paths agree.
+FAST_MODES = (0, 1, 2)
+
 # A step the target rewrote is taken to be one the target fully endorses.
 REWRITTEN_STEP_SCORE = 9.0
 
@@ -28,7 +31,6 @@ class Decision:
     answer: str | None
     reason: str
     votes: dict[str, int] = field(default_factory=dict)
-    paths: list[int] = field(default_factory=list)  # indices of the paths that gave the answer
 
 
 def mean_step_score(step_scores: Sequence[float], accepted: Sequence[bool]) -> float | None:
@@ -72,7 +74,7 @@ def _pick(groups: list[list[PathOutcome]], winner_reason: str) -> Decision:
             reason = "tie_break_score"
         else:
             best, reason = tied[0], "tie_break_first"
-    return Decision(best[0].answer, reason, votes, [o.index for o in best])  # type: ignore[arg-type]
+    return Decision(best[0].answer, reason, votes)  # type: ignore[arg-type]
 
 
 def majority_vote(outcomes: Sequence[PathOutcome], equal: Equal) -> Decision:
@@ -82,7 +84,7 @@ def majority_vote(outcomes: Sequence[PathOutcome], equal: Equal) -> Decision:
     if not groups:
         return Decision(None, "no_answer")
     if len(outcomes) == 1:
-        return Decision(groups[0][0].answer, "single_path", {groups[0][0].answer: 1}, [outcomes[0].index])  # type: ignore[dict-item]
+        return Decision(groups[0][0].answer, "single_path", {groups[0][0].answer: 1})  # type: ignore[dict-item]
     return _pick(groups, "majority")
 
 

@@ -1,22 +1,39 @@
-"""One dataclass per run, and the command-line options that fill it (defined once).
+"""One dataclass per run; each field declares its command-line option and its role, once.
 
-Every result file stores ``dataclasses.asdict(RunConfig)`` so any number in an
-evaluation can be traced back to the exact run that produced it.
+A field's metadata holds its help, choices (taken from the constants of the module that uses the
+value), aliases, option group and role:
+
+* ``SETTING``: recorded, and part of the run's identity (models, backend, sampling, budgets, method
+  options, prompt format, scoring, block size). Two runs that differ in a setting the method uses
+  write different records: the folder tag tells them apart and resume refuses to mix them.
+* ``SCOPE``: recorded, not identity: what to run (problem ids, repeats), where (folders, devices,
+  servers) and how fast (concurrency, memory shares, timeouts).
+* ``FLAG``: how this command behaves (overwrite, progress bar, verbosity); never recorded.
+
+``add_run_args`` builds the command line from this metadata; ``config_from_args`` parses it, applies
+a ``--preset``, validates and resolves the backend: the generation scripts and ``bench/`` both use it.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
+import hashlib
+import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-PAPER_TARGET = "Qwen/QwQ-32B"
-PAPER_DRAFT = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+from ssr import presets
+from ssr.aggregation import FAST_MODES
+from ssr.datasets import DATASET_NAMES
+from ssr.engines import BACKENDS, default_backend
+from ssr.methods import METHOD_NAMES, method
+from ssr.prompts import POOL_SIZES, PROMPT_FORMATS, SCORE_METHODS, SCORE_PROMPTS
 
-METHODS = ("base", "parallel", "spec", "ssr")
+SETTING, SCOPE, FLAG = "setting", "scope", "flag"
 
 # Runs a command written for the paper's models (e.g. the authors' README commands) on the models
 # of a preset instead, whatever the command says: SSR_SWAP_MODELS=tiny python spec_scale_reason.py ...
@@ -24,68 +41,181 @@ METHODS = ("base", "parallel", "spec", "ssr")
 SWAP_MODELS_ENV = "SSR_SWAP_MODELS"
 KEPT_BY_SWAP = frozenset({"dataset_name", "problem_id", "repeat_id", "data_dir", "output_dir", "num_paths", "method_num"})
 
+GROUPS = ("data", "models and engines", "sampling", "paths and strategies", "speculative decoding", "running")
+
+
+def _option(default: Any = None, help: str = "", *, role: str = SETTING, group: str, choices: Sequence[Any] | None = None,
+            aliases: Sequence[str] = (), form: str = "value", factory: Any = None) -> Any:
+    """A RunConfig field with its command-line option.
+
+    ``form``: "value" (``--x V``), "switch" (``--x`` sets True), "bool" (``--x`` or ``--x 0|1|yes|no...``),
+    "negated" (``--no_x`` sets False), "none" (no option: set by the script or the program).
+    """
+    meta = {"help": help, "role": role, "group": group, "choices": choices, "aliases": tuple(aliases), "form": form}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+D, M, S, P, SD, R = GROUPS
+
 
 @dataclass
 class RunConfig:
-    method: str = "ssr"
+    method: str = _option("ssr", "the method (set by the script)", group=R, choices=METHOD_NAMES, form="none")
     # --- what to run on
-    dataset_name: str = "math"
-    problem_id: str = "0"
-    repeat_id: int = 1  # number of repeats: runs repeats 0..repeat_id-1 (as the paper's repository)
-    data_dir: str | None = None
-    output_dir: str = "results"
+    dataset_name: str = _option("math", "the benchmark", group=D, choices=DATASET_NAMES)
+    problem_id: str = _option("0", "ids to run: 7, 60-89, 1,5,9-12 or 'all'", role=SCOPE, group=D)
+    repeat_id: int = _option(1, "number of repeats R: runs repeats 0..R-1 (as the paper's repository)", role=SCOPE, group=D)
+    data_dir: str | None = _option(None, "folder of benchmark JSONL files (else $SSR_DATA_DIR, else data/, else the hub)",
+                                   role=SCOPE, group=D)
+    output_dir: str = _option("results", "results go to <output_dir>/<method>/<dataset>/<run tag>/", role=SCOPE, group=D)
     # --- models and engines
-    backend: str | None = None  # vllm | openai | hf; None = vllm when installed, else hf
-    target_model: str = PAPER_TARGET
-    draft_model: str = PAPER_DRAFT
-    target_tokenizer: str | None = None
-    draft_tokenizer: str | None = None
-    tensor_parallel_size: int = 1
-    target_gpu_memory_utilization: float = 0.7
-    draft_gpu_memory_utilization: float = 0.2
-    max_model_len: int | None = None
-    dtype: str = "auto"
-    enforce_eager: bool = False
-    kv_cache_gib: float | None = None  # vLLM CPU: KV-cache size (VLLM_CPU_KVCACHE_SPACE)
-    block_size: int | None = None  # vLLM KV-cache block size (prefix-cache granularity); None = vLLM's default
-    target_base_url: str | None = None
-    draft_base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    request_timeout: float = 600.0
-    device: str | None = None  # transformers backend: cpu | cuda; None = cuda when available
+    backend: str | None = _option(None, "engine (recorded as resolved); default: vllm when installed, else hf",
+                                  group=M, choices=BACKENDS)
+    target_model: str = _option(presets.PAPER_TARGET, "the target model (hub id or folder)", group=M, aliases=("--model_name",))
+    draft_model: str = _option(presets.PAPER_DRAFT, "the draft model (hub id or folder)", group=M)
+    target_tokenizer: str | None = _option(None, "tokenizer (chat template) for the target; default: the model's own", group=M)
+    draft_tokenizer: str | None = _option(None, "tokenizer (chat template) for the draft; default: the model's own", group=M)
+    tensor_parallel_size: int = _option(1, "GPUs per model (vLLM)", role=SCOPE, group=M)
+    target_gpu_memory_utilization: float = _option(0.7, "the target's share of GPU memory", role=SCOPE, group=M,
+                                                   aliases=("--gpu_memory_utilization",))
+    draft_gpu_memory_utilization: float = _option(0.2, "the draft's share of GPU memory", role=SCOPE, group=M)
+    max_model_len: int | None = _option(None, "context length; default: the model's", group=M)
+    dtype: str = _option("auto", "weights' dtype (auto, float32, bfloat16, ...)", group=M)
+    enforce_eager: bool = _option(False, "vLLM: no CUDA graphs", role=SCOPE, group=M, form="switch")
+    kv_cache_gib: float | None = _option(None, "vLLM on CPU: KV-cache size in GiB", role=SCOPE, group=M)
+    block_size: int | None = _option(None, "vLLM KV-cache block size, the prefix cache's granularity "
+                                           "(CPU: a multiple of 32; default: vLLM's)", group=M)
+    target_base_url: str | None = _option(None, "OpenAI-compatible server of the target, e.g. http://host:8000/v1",
+                                          role=SCOPE, group=M)
+    draft_base_url: str | None = _option(None, "OpenAI-compatible server of the draft", role=SCOPE, group=M)
+    api_key_env: str = _option("OPENAI_API_KEY", "environment variable holding the servers' API key", role=SCOPE, group=M)
+    request_timeout: float = _option(600.0, "seconds to wait for a server's answer", role=SCOPE, group=M)
+    device: str | None = _option(None, "transformers backend: cpu or cuda; default: cuda when available", role=SCOPE, group=M)
+    prompt_format: str = _option("chat", "chat: each model's chat template; raw: plain text with a <think> block, "
+                                         "as the authors' code (no chat template)", group=M, choices=PROMPT_FORMATS)
     # --- sampling
-    temperature: float = 0.6
-    top_p: float = 0.95
-    seed: int = 0
-    token_budget: int = 8192
-    max_step_tokens: int = 512
+    temperature: float = _option(0.6, "sampling temperature", group=S)
+    top_p: float = _option(0.95, "nucleus sampling", group=S)
+    seed: int = _option(0, "base of every request's seed", group=S)
+    token_budget: int = _option(8192, "max tokens of reasoning per path", group=S)
+    max_step_tokens: int = _option(512, "max tokens of one drafted step", group=S)
     # --- parallel paths and strategies
-    num_paths: int = 5
-    use_role_prompts: bool = False
-    use_method_prompts: bool = False
-    method_num: int = 3
-    strategy_pool_size: int = 12
+    num_paths: int = _option(5, "paths per problem (parallel, spec)", group=P)
+    use_role_prompts: bool = _option(False, "give each path a role prompt", group=P, form="bool")
+    use_method_prompts: bool = _option(False, "parallel: SPM picks each path's strategy", group=P, form="bool")
+    method_num: int = _option(3, "SPM: number of strategies (paths) to select", group=P)
+    strategy_pool_size: int = _option(12, "strategies SPM chooses from", group=P, choices=POOL_SIZES)
     # --- step-level speculative decoding
-    score_threshold: float = 7.0
-    score_method: str = "greedy"  # greedy | average
-    # continuation: the path's own prompt + step + a judging note (the reference's scoring);
-    # grader: a separate user message restating problem and steps (ablation)
-    score_prompt: str = "continuation"
-    # chat: each model's chat template; raw: plain text as the authors' code sends it
-    prompt_format: str = "chat"
-    fast: int = 0  # 0 off, 1 first finished path, 2 two agreeing paths
+    score_threshold: float = _option(7.0, "a drafted step scoring below this is rewritten by the target", group=SD)
+    score_method: str = _option("greedy", "greedy: the most likely digit; average: the expected digit", group=SD,
+                                choices=SCORE_METHODS)
+    score_prompt: str = _option("continuation", "continuation: the target reads the path itself + the step + a judging "
+                                                "note; grader: a separate grading message (ablation)", group=SD,
+                                choices=SCORE_PROMPTS)
+    fast: int = _option(0, "0 off; 1: stop at the first finished path; 2: at two agreeing paths", group=SD, choices=FAST_MODES)
     # --- running
-    max_concurrent_problems: int = 16
-    overwrite: bool = False
-    preset: str | None = None
-    progress: bool = True
-    verbose: bool = False  # engine output on the terminal instead of <run folder>/engine.log
-    extra: dict[str, Any] = field(default_factory=dict)
+    max_concurrent_problems: int = _option(16, "problems in flight at once (their requests share engine calls)",
+                                           role=SCOPE, group=R)
+    overwrite: bool = _option(False, "redo problems whose result file is complete", role=FLAG, group=R, form="switch")
+    preset: str | None = _option(None, f"fills every option not typed: {' | '.join(presets.PRESETS)}", role=SCOPE, group=R)
+    progress: bool = _option(True, "no progress bar", role=FLAG, group=R, form="negated")
+    verbose: bool = _option(False, "show the engines' own output (start-up logs, warnings); default: <run folder>/engine.log",
+                            role=FLAG, group=R, form="switch")
+    extra: dict[str, Any] = _option(help="notes on how the config was made (e.g. swapped models)", role=SCOPE, group=R,
+                                    form="none", factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The recorded config: settings and scope; flags say how a command behaved, not what it ran."""
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields_of(SETTING, SCOPE)}
 
 
+def fields_of(*roles: str) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(RunConfig) if f.metadata["role"] in roles]
+
+
+_DEFAULTS = RunConfig()
+
+
+def _canonical(name: str, value: Any) -> Any:
+    """One spelling per value, so 7 and 7.0 (a preset's int, a record's float) count as equal."""
+    f = RunConfig.__dataclass_fields__[name]
+    if value is not None and str(f.type).startswith("float"):
+        return float(value)
+    return value
+
+
+# ---------------------------------------------------------------- run identity
+def identity(cfg: RunConfig) -> dict[str, Any]:
+    """The settings this run's method uses, by name: what a record of it depends on."""
+    used = method(cfg.method).settings(cfg)
+    return {f.name: _canonical(f.name, getattr(cfg, f.name)) for f in fields_of(SETTING) if f.name in used}
+
+
+def identity_hash(cfg: RunConfig) -> str | None:
+    """Short hash of the identity settings the folder name does not show, counting only those that differ
+    from their defaults (so an option added later, at its default, renames no folder); None when none do."""
+    shown = method(cfg.method).tag_fields(cfg)
+    rest = {k: v for k, v in identity(cfg).items() if k not in shown and v != _canonical(k, getattr(_DEFAULTS, k))}
+    if not rest:
+        return None
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def run_tag(cfg: RunConfig) -> str:
+    """Folder name: the method's main settings, then the hash of its other non-default identity settings."""
+    parts = [text for _, text in method(cfg.method).tag_parts(cfg)]
+    h = identity_hash(cfg)
+    return "_".join(parts + ([h] if h else []))
+
+
+def identity_differences(cfg: RunConfig, recorded: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{field: (recorded, now)}`` for every identity setting a recorded config holds otherwise.
+    A field an older record lacks counts as its default."""
+    out = {}
+    for name, now in identity(cfg).items():
+        then = _canonical(name, recorded[name]) if name in recorded else _canonical(name, getattr(_DEFAULTS, name))
+        if then != now:
+            out[name] = (then, now)
+    return out
+
+
+# ---------------------------------------------------------------- checks and resolution
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the option."""
+
+
+def validate(cfg: RunConfig) -> None:
+    checks = [
+        (cfg.repeat_id >= 1, "--repeat_id must be >= 1"),
+        (cfg.num_paths >= 1, "--num_paths must be >= 1"),
+        (cfg.method_num >= 1, "--method_num must be >= 1"),
+        (cfg.token_budget >= 1, "--token_budget must be >= 1"),
+        (cfg.max_step_tokens >= 1, "--max_step_tokens must be >= 1"),
+        (cfg.max_concurrent_problems >= 1, "--max_concurrent_problems must be >= 1"),
+        (0.0 <= cfg.score_threshold <= 10.0, "--score_threshold must be within 0..10"),
+        (cfg.temperature >= 0.0, "--temperature must be >= 0"),
+        (0.0 < cfg.top_p <= 1.0, "--top_p must be in (0, 1]"),
+    ]
+    for f in dataclasses.fields(RunConfig):
+        choices = f.metadata["choices"]
+        value = getattr(cfg, f.name)
+        if choices is not None and value is not None and value not in choices:
+            checks.append((False, f"--{f.name} must be one of {', '.join(map(str, choices))}, got {value!r}"))
+    problems = [message for ok, message in checks if not ok]
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def resolve(cfg: RunConfig) -> RunConfig:
+    """Fill what the machine decides, so the record holds the backend that really ran, not "default"."""
+    if cfg.backend is None:
+        cfg.backend = default_backend()
+    return cfg
+
+
+# ---------------------------------------------------------------- command line
 def _str2bool(value: str) -> bool:
     v = value.strip().lower()
     if v in ("1", "true", "yes", "y", "on"):
@@ -95,70 +225,30 @@ def _str2bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean, got {value!r}")
 
 
+_TYPES = {"int": int, "float": float, "str": str}
+
+
 def add_run_args(parser: argparse.ArgumentParser, defaults: RunConfig | None = None) -> None:
     """The options every generation script shares (compatible with the paper's repository)."""
     d = defaults or RunConfig()
-    g = parser.add_argument_group("data")
-    g.add_argument("--dataset_name", default=d.dataset_name, help="aime | math | live | amc23 | gpqa")
-    g.add_argument("--problem_id", default=d.problem_id, help="ids to run: 7, 60-89, 1,5,9-12 or 'all'")
-    g.add_argument("--repeat_id", type=int, default=d.repeat_id, help="number of repeats R: runs repeats 0..R-1")
-    g.add_argument("--data_dir", default=d.data_dir, help="folder of benchmark JSONL files (else $SSR_DATA_DIR, else data/, else the hub)")
-    g.add_argument("--output_dir", default=d.output_dir)
-
-    g = parser.add_argument_group("models and engines")
-    g.add_argument("--backend", default=d.backend, choices=["vllm", "openai", "hf"], help="default: vllm when installed, else hf")
-    g.add_argument("--target_model", "--model_name", dest="target_model", default=d.target_model)
-    g.add_argument("--draft_model", default=d.draft_model)
-    g.add_argument("--target_tokenizer", default=d.target_tokenizer, help="tokenizer (chat template) for the target; default: the model's own")
-    g.add_argument("--draft_tokenizer", default=d.draft_tokenizer)
-    g.add_argument("--tensor_parallel_size", type=int, default=d.tensor_parallel_size)
-    g.add_argument("--target_gpu_memory_utilization", "--gpu_memory_utilization", dest="target_gpu_memory_utilization",
-                   type=float, default=d.target_gpu_memory_utilization, help="the target's share of GPU memory")
-    g.add_argument("--draft_gpu_memory_utilization", type=float, default=d.draft_gpu_memory_utilization)
-    g.add_argument("--max_model_len", type=int, default=d.max_model_len)
-    g.add_argument("--dtype", default=d.dtype)
-    g.add_argument("--enforce_eager", action="store_true", default=d.enforce_eager)
-    g.add_argument("--kv_cache_gib", type=float, default=d.kv_cache_gib, help="vLLM on CPU: KV-cache size in GiB")
-    g.add_argument("--block_size", type=int, default=d.block_size,
-                   help="vLLM KV-cache block size, the prefix cache's granularity (CPU: a multiple of 32; default: vLLM's)")
-    g.add_argument("--target_base_url", default=d.target_base_url, help="OpenAI-compatible server of the target, e.g. http://host:8000/v1")
-    g.add_argument("--draft_base_url", default=d.draft_base_url)
-    g.add_argument("--api_key_env", default=d.api_key_env, help="environment variable holding the servers' API key")
-    g.add_argument("--request_timeout", type=float, default=d.request_timeout)
-    g.add_argument("--device", default=d.device, help="transformers backend: cpu or cuda")
-    g.add_argument("--prompt_format", default=d.prompt_format, choices=["chat", "raw"],
-                   help="chat: each model's chat template (default); raw: plain text with a <think> block, "
-                        "as the authors' code (no chat template)")
-
-    g = parser.add_argument_group("sampling")
-    g.add_argument("--temperature", type=float, default=d.temperature)
-    g.add_argument("--top_p", type=float, default=d.top_p)
-    g.add_argument("--seed", type=int, default=d.seed)
-    g.add_argument("--token_budget", type=int, default=d.token_budget, help="max tokens of reasoning per path")
-    g.add_argument("--max_step_tokens", type=int, default=d.max_step_tokens)
-
-    g = parser.add_argument_group("paths and strategies")
-    g.add_argument("--num_paths", type=int, default=d.num_paths)
-    g.add_argument("--use_role_prompts", type=_str2bool, nargs="?", const=True, default=d.use_role_prompts)
-    g.add_argument("--use_method_prompts", type=_str2bool, nargs="?", const=True, default=d.use_method_prompts)
-    g.add_argument("--method_num", type=int, default=d.method_num, help="SPM: number of strategies (paths) to select")
-    g.add_argument("--strategy_pool_size", type=int, default=d.strategy_pool_size, choices=[6, 9, 12, 15])
-
-    g = parser.add_argument_group("speculative decoding")
-    g.add_argument("--score_threshold", type=float, default=d.score_threshold)
-    g.add_argument("--score_method", default=d.score_method, choices=["greedy", "average"])
-    g.add_argument("--fast", type=int, default=d.fast, choices=[0, 1, 2])
-    g.add_argument("--score_prompt", default=d.score_prompt, choices=["continuation", "grader"],
-                   help="continuation: the target reads the path itself + the step + a judging note (default); "
-                        "grader: a separate grading message (ablation)")
-
-    g = parser.add_argument_group("running")
-    g.add_argument("--max_concurrent_problems", type=int, default=d.max_concurrent_problems)
-    g.add_argument("--overwrite", action="store_true", default=d.overwrite)
-    g.add_argument("--preset", default=d.preset, help="tiny | smoke | cpu-demo | paper")
-    g.add_argument("--no_progress", dest="progress", action="store_false", default=d.progress)
-    g.add_argument("--verbose", action="store_true", default=d.verbose,
-                   help="show the engines' own output (start-up logs, warnings); default: <run folder>/engine.log")
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    for f in dataclasses.fields(RunConfig):
+        meta, form = f.metadata, f.metadata["form"]
+        if form == "none":
+            continue
+        g = groups[meta["group"]]
+        default = getattr(d, f.name)
+        if form == "switch":
+            g.add_argument(f"--{f.name}", *meta["aliases"], dest=f.name, action="store_true", default=default, help=meta["help"])
+        elif form == "negated":
+            g.add_argument(f"--no_{f.name}", dest=f.name, action="store_false", default=default, help=meta["help"])
+        elif form == "bool":
+            g.add_argument(f"--{f.name}", *meta["aliases"], dest=f.name, type=_str2bool, nargs="?", const=True,
+                           default=default, help=meta["help"])
+        else:
+            kind = _TYPES[str(f.type).split(" | ")[0]]
+            g.add_argument(f"--{f.name}", *meta["aliases"], dest=f.name, type=kind, default=default,
+                           choices=meta["choices"], help=meta["help"])
 
 
 def explicit_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
@@ -178,20 +268,15 @@ def explicit_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -
     return set(vars(ns))
 
 
-def config_from_args(
-    method: str,
-    parser: argparse.ArgumentParser,
-    argv: Sequence[str] | None = None,
-) -> RunConfig:
-    """Parse ``argv`` into a RunConfig; a ``--preset`` fills every option the user did not type."""
-    from ssr import presets  # late import: presets may build models
-
+def config_from_args(method_name: str, parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> RunConfig:
+    """Parse ``argv`` into a checked RunConfig with its backend resolved; a ``--preset`` fills every option
+    the user did not type. A bad value is a usage error (exit 2) naming the option."""
     args = parser.parse_args(argv)
     values = {k: v for k, v in vars(args).items() if k in RunConfig.__dataclass_fields__}
-    cfg = RunConfig(method=method, **values)
+    cfg = RunConfig(method=method_name, **values)
     if cfg.preset:
         try:
-            overrides = presets.preset_overrides(cfg.preset, method)
+            overrides = presets.preset_overrides(cfg.preset)
         except KeyError as exc:
             parser.error(str(exc.args[0]))
         typed = explicit_args(parser, argv)
@@ -201,7 +286,7 @@ def config_from_args(
     swap = os.environ.get(SWAP_MODELS_ENV, "").strip()
     if swap:
         try:
-            overrides = presets.preset_overrides(swap, method)
+            overrides = presets.preset_overrides(swap)
         except KeyError as exc:
             parser.error(f"${SWAP_MODELS_ENV}: {exc.args[0]}")
         for key, value in overrides.items():
@@ -210,4 +295,8 @@ def config_from_args(
         cfg.extra["swapped_models"] = swap
         print(f"note: ${SWAP_MODELS_ENV}={swap}: models, engine settings and budgets come from the {swap!r} preset "
               f"(target {cfg.target_model})", file=sys.stderr)
-    return cfg
+    try:
+        validate(cfg)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return resolve(cfg)

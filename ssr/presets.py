@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ssr.config import PAPER_DRAFT, PAPER_TARGET
+# The paper's models: RunConfig's defaults and the paper preset.
+PAPER_TARGET = "Qwen/QwQ-32B"
+PAPER_DRAFT = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
 
 PRESETS = ("tiny", "smoke", "cpu-demo", "paper")
 
@@ -84,7 +86,7 @@ def _paper() -> dict[str, Any]:
     }
 
 
-def preset_overrides(name: str, method: str) -> dict[str, Any]:
+def preset_overrides(name: str) -> dict[str, Any]:
     builders = {"tiny": _tiny, "smoke": _smoke, "cpu-demo": _cpu_demo, "paper": _paper}
     if name not in builders:
         raise KeyError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")

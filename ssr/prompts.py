@@ -133,8 +133,9 @@ def selection_message(problem: str, n: int, pool: Sequence[Strategy]) -> str:
 SELECTION_PREFIX = "Strategies:"
 
 
-def scoring_message(problem: str, previous_steps: str, step: str) -> str:
-    """The target judges one proposed step; its next token is the score digit."""
+def step_judging_message(problem: str, previous_steps: str, step: str) -> str:
+    """``--score_prompt grader`` (ablation): the target judges one proposed step in a message of its own;
+    its next token is the score digit."""
     previous = previous_steps.strip() or "(none yet: this is the first step)"
     return (
         "You are grading one step of a solution to a math problem.\n\n"
@@ -158,15 +159,19 @@ SCORE_PREFIX = "Score: "
 # scoring does. A 57-token wording ranked the same 113 demo steps with Spearman
 # 0.83 against this one at 1.7x the prefill (bench/results/calibration-*.json).
 SCORE_SUFFIX = "\n\n(Is the step above correct and logically valid? Score 0 = wrong to 9 = certainly correct.)\n"
-SCORE_CONTINUATION_PREFIX = "Score: "
 
 
 def scoring_continuation(step: str) -> str:
     """What follows the path's own prompt in a scoring pass: the step, the judging note, the answer prefix."""
-    return step + SCORE_SUFFIX + SCORE_CONTINUATION_PREFIX
+    return step + SCORE_SUFFIX + SCORE_PREFIX
 
 
+# --score_prompt: "continuation" (above, the default) or "grader", the separate grading message of
+# ``step_judging_message`` (an ablation; the value is kept as old records name it).
 SCORE_PROMPTS = ("continuation", "grader")
+# --score_method: how the target's digit distribution becomes a step's score: the most likely digit
+# ("greedy", the paper's) or the expected digit ("average").
+SCORE_METHODS = ("greedy", "average")
 
 # --- prompt formats
 # chat: every prompt goes through each model's own chat template (the default).
@@ -204,7 +209,7 @@ def all_prompts_text() -> dict[str, str]:
         "select_strategies.txt": selection_message(problem, 3, strategy_pool(12)) + f"\n\n[assistant prefix] {SELECTION_PREFIX}",
         "score_step.txt": "[the path's own prompt, token for token: the solve prompt and the steps so far]"
         + scoring_continuation("{step}"),
-        "score_step_grader.txt": scoring_message(problem, "{previous_steps}", "{step}") + f"\n\n[assistant prefix] {SCORE_PREFIX}",
+        "score_step_message.txt": step_judging_message(problem, "{previous_steps}", "{step}") + f"\n\n[assistant prefix] {SCORE_PREFIX}",
         "roles.txt": "\n".join(f"{i}. {r}" for i, r in enumerate(ROLES)),
         "strategies.txt": "\n".join(f"{s.code}. {s.name}: {s.hint}" for s in (UNKNOWN, *STRATEGIES))
         + "\n\nPool sizes: 6, 9 and 12 take the first strategies in this order; 15 adds 13-15.",

@@ -13,7 +13,7 @@ def test_mean_step_score_counts_rewrites_as_nine():
 def test_majority_wins_over_higher_scores():
     outs = [PathOutcome(0, "1", 9.0), PathOutcome(1, "2", 5.0), PathOutcome(2, "2", 5.0)]
     d = majority_vote(outs, eq)
-    assert (d.answer, d.reason, d.votes, d.paths) == ("2", "majority", {"1": 1, "2": 2}, [1, 2])
+    assert (d.answer, d.reason, d.votes) == ("2", "majority", {"1": 1, "2": 2})
 
 
 def test_tie_broken_by_mean_step_score():
@@ -51,7 +51,7 @@ def test_fast2_needs_two_agreeing_finished_paths():
     assert fast_decision(two_diff, 2, eq) is None
     agree = two_diff + [PathOutcome(3, "2", 6, True)]
     d = fast_decision(agree, 2, eq)
-    assert (d.answer, d.reason, d.paths) == ("2", "fast2_agreement", [1, 3])
+    assert (d.answer, d.reason) == ("2", "fast2_agreement")
 
 
 def test_fast_mode_zero_never_stops():
@@ -73,7 +73,7 @@ def test_two_two_one_split_goes_to_the_single_best_scored_path_as_in_the_paper()
         PathOutcome(4, "3", 8.9),
     ]
     d = majority_vote(outs, eq)
-    assert (d.answer, d.reason, d.paths) == ("3", "tie_break_score", [4])
+    assert (d.answer, d.reason) == ("3", "tie_break_score")
     assert d.votes == {"1": 2, "2": 2, "3": 1}
 
 
@@ -101,4 +101,4 @@ def test_fast2_two_agreeing_pairs_at_once_go_to_the_best_scored_path():
         PathOutcome(4, "3", 9.0, True),  # not part of an agreement: Fast-2 decides among agreeing answers
     ]
     d = fast_decision(outs, 2, eq)
-    assert (d.answer, d.reason, d.paths) == ("2", "tie_break_score", [2, 3])
+    assert (d.answer, d.reason) == ("2", "tie_break_score")

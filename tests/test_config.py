@@ -31,13 +31,13 @@ def test_explicit_args_sees_only_typed_options():
 
 
 def test_preset_fills_untyped_options_only(monkeypatch):
-    monkeypatch.setattr(presets, "preset_overrides", lambda name, method: {"token_budget": 10, "target_model": "preset-model"})
+    monkeypatch.setattr(presets, "preset_overrides", lambda name: {"token_budget": 10, "target_model": "preset-model"})
     cfg = config_from_args("ssr", parser(), ["--preset", "paper", "--token_budget", "99"])
     assert cfg.token_budget == 99 and cfg.target_model == "preset-model"
 
 
 def test_paper_preset_matches_the_paper_setting():
-    o = presets.preset_overrides("paper", "ssr")
+    o = presets.preset_overrides("paper")
     assert o["target_model"] == "Qwen/QwQ-32B" and o["draft_model"] == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
     assert (o["tensor_parallel_size"], o["token_budget"], o["repeat_id"]) == (4, 8192, 6)
 
@@ -51,7 +51,7 @@ def test_unknown_preset_is_a_usage_error(capsys):
 def test_cpu_demo_preset_asks_for_the_setup_step_when_models_are_missing(monkeypatch, tmp_path):
     monkeypatch.setenv("SSR_CACHE_DIR", str(tmp_path))
     with pytest.raises(KeyError, match="setup_cpu_demo.py"):
-        presets.preset_overrides("cpu-demo", "ssr")
+        presets.preset_overrides("cpu-demo")
 
 
 def test_swap_models_replaces_what_a_preset_sets_but_not_what_to_run(monkeypatch, capsys):

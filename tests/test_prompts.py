@@ -34,9 +34,9 @@ def test_answer_prefix_closes_an_opened_thinking_block_only():
     assert answer_prefix("<|im_start|>assistant\n", SCORE_PREFIX) == SCORE_PREFIX
 
 
-def test_scoring_message_puts_the_new_step_last_for_prefix_caching():
-    a = prompts.scoring_message("P", "s1\n\ns2", "new step A")
-    b = prompts.scoring_message("P", "s1\n\ns2", "new step B")
+def test_step_judging_message_puts_the_new_step_last_for_prefix_caching():
+    a = prompts.step_judging_message("P", "s1\n\ns2", "new step A")
+    b = prompts.step_judging_message("P", "s1\n\ns2", "new step B")
     common = len([1 for x, y in zip(a, b) if x == y])
     assert a[: a.index("new step A")] == b[: b.index("new step B")]
     assert common >= a.index("new step A")

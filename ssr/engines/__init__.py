@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ssr.engines.base import (
     ChatPrompt,
@@ -38,9 +38,6 @@ from ssr.engines.base import (
     SamplingParams,
     ScoreResult,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ssr.config import RunConfig
 
 BACKENDS = ("vllm", "openai", "hf")
 
@@ -72,7 +69,7 @@ def default_backend() -> str:
     return "vllm" if _installed("vllm") else "hf"
 
 
-def _role_fields(role: str, cfg: "RunConfig") -> tuple[str, str | None, float, str | None]:
+def _role_fields(role: str, cfg: Any) -> tuple[str, str | None, float, str | None]:
     if role == "target":
         return cfg.target_model, cfg.target_tokenizer, cfg.target_gpu_memory_utilization, cfg.target_base_url
     if role == "draft":
@@ -80,8 +77,9 @@ def _role_fields(role: str, cfg: "RunConfig") -> tuple[str, str | None, float, s
     raise ValueError(f"role must be 'target' or 'draft', got {role!r}")
 
 
-def build_engine(role: str, cfg: "RunConfig") -> Engine:
-    """Load the ``role`` ("target" or "draft") model of ``cfg`` on ``cfg.backend``.
+def build_engine(role: str, cfg: Any) -> Engine:
+    """Load the ``role`` ("target" or "draft") model of ``cfg`` (an ``ssr.config.RunConfig``, resolved by
+    ``ssr.config.resolve``) on ``cfg.backend``.
 
     * ``vllm``: ``VLLMEngine`` with the role's ``*_gpu_memory_utilization``;
       ``kv_cache_gib`` sets the KV-cache size (required in practice on CPU,
@@ -91,7 +89,7 @@ def build_engine(role: str, cfg: "RunConfig") -> Engine:
       prompts locally; the API key is read from ``$<api_key_env>`` when set.
     * ``hf``: ``HFEngine`` on ``cfg.device`` (default: cuda when available).
     """
-    backend = cfg.backend or default_backend()
+    backend = cfg.backend
     model, tokenizer, mem, base_url = _role_fields(role, cfg)
     if backend == "vllm":
         if not _installed("vllm"):
@@ -137,10 +135,10 @@ def build_engine(role: str, cfg: "RunConfig") -> Engine:
         from ssr.engines.hf_engine import HFEngine
 
         return HFEngine(model, tokenizer=tokenizer, device=cfg.device, dtype=cfg.dtype, max_model_len=cfg.max_model_len)
-    raise EngineError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    raise EngineError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} (ssr.config.resolve picks the default)")
 
 
-def build_engines(cfg: "RunConfig", need_draft: bool) -> tuple[Engine, Engine | None]:
+def build_engines(cfg: Any, need_draft: bool) -> tuple[Engine, Engine | None]:
     """``(target, draft)``; draft is None unless ``need_draft``. Target loads first (largest share first)."""
     target = build_engine("target", cfg)
     if not need_draft:
