@@ -26,12 +26,12 @@ from typing import Any, Iterable
 
 from ssr import flops as F
 from ssr.evaluation import default_context_len, final_path_tokens, tokens_per_path
-from ssr.prompts import SCORE_CONTINUATION_PREFIX, SCORE_SUFFIX
-from ssr.results import load_results
+from ssr.prompts import scoring_continuation
+from ssr.records import load_records, to_json
 
 
 def _records(folder: Path | str) -> list[dict[str, Any]]:
-    return load_results(folder).records
+    return [to_json(r) for r in load_records(folder).records]
 
 
 def _div(a: float | None, b: float | None) -> float | None:
@@ -112,14 +112,14 @@ def prefix_cache(costs: dict[str, Any]) -> dict[str, Any]:
 
 def note_tokens(target_model: str) -> int | None:
     """Tokens of the judging note and answer prefix after each step, in the target's tokenizer."""
-    from ssr.engines.chat import load_tokenizer
+    from ssr.engines.conventions import load_tokenizer
     from ssr.engines.base import EngineError
 
     try:
         tok = load_tokenizer(target_model)
     except EngineError:  # a hub id offline, or no tokenizer files: the split is then reported without it
         return None
-    return len(tok(SCORE_SUFFIX + SCORE_CONTINUATION_PREFIX, add_special_tokens=False)["input_ids"])
+    return len(tok(scoring_continuation(""), add_special_tokens=False)["input_ids"])
 
 
 def flops_split(records: list[dict[str, Any]], baseline: list[dict[str, Any]], context_len: int | None = None) -> dict[str, Any]:

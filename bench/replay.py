@@ -10,23 +10,23 @@ from ssr.config import RunConfig
 
 def recorded_paths(folder: str | Path) -> list[tuple[str, dict[str, Any]]]:
     """(problem, path) for every path with steps in a folder of spec/ssr result records."""
-    from ssr.results import load_results
+    from ssr.records import load_records, to_json
 
     if not Path(folder).is_dir():
         raise FileNotFoundError(f"no such folder of result records: {folder}")
-    return [(r["problem"], p) for r in load_results(folder).records for p in r["paths"] if p.get("steps")]
+    return [(r["problem"], p) for r in map(to_json, load_records(folder).records) for p in r["paths"] if p.get("steps")]
 
 
 def scoring_passes(cfg: RunConfig, render_probe: Any, paths: list[tuple[str, dict[str, Any]]]) -> Iterator[tuple[dict[str, Any], Any]]:
     """(recorded step, scoring prompt) for each step of each path, the path growing as it did in the run.
 
-    ``render_probe`` is the target engine's rendered chat template (``ProblemRunner`` needs it to tell
+    ``render_probe`` is the target engine's rendered chat template (``Reasoner`` needs it to tell
     reasoning templates apart). The prompt is rebuilt with the current code's scoring prompt, so a changed
     judging note can be replayed on recorded steps.
     """
-    from ssr.reasoning import STEP_STOP, PathState, ProblemRunner, clean_step
+    from ssr.reasoning import STEP_STOP, PathState, Reasoner, clean_step
 
-    runner = ProblemRunner(cfg, render_probe, None, None)  # type: ignore[arg-type]
+    runner = Reasoner(cfg, render_probe, None, None)  # type: ignore[arg-type]
     for problem, p in paths:
         state = PathState(p["index"], user_message(p, problem), prompt_format=cfg.prompt_format)
         full = p.get("text")

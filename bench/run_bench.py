@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ssr.config import RunConfig, add_run_args, config_from_args  # noqa: E402
+from ssr.methods import method  # noqa: E402
 
 
 def pick_problems(cfg: RunConfig, levels: str | None, limit: int | None) -> list:
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                     max_concurrent_problems=cfg.max_concurrent_problems if mode == "batched" else 1,
                     repeat_id=cfg.repeat_id if mode == "batched" else 1,
                 )
-                eng = engines if c.method in ("spec", "ssr") else {"target": target, "draft": None}
+                eng = engines if method(c.method).needs_draft else {"target": target, "draft": None}
                 for e in eng.values():
                     if e is not None:
                         e.reset_cache()  # every arm starts cold: no prompt prefix left over from another arm
@@ -178,11 +179,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def finish(out: Path, report: dict[str, Any], folders: dict[str, dict[str, Path]], compare_to: str | None) -> int:
     """Add the statistics derived from the run folders, then write report.json, report.png and report.md."""
-    from bench.bounds import analyse, phase_share, prefix_cache, unit_costs
+    from bench.bounds import _records, analyse, phase_share, prefix_cache, unit_costs
     from bench.report import write_markdown, write_plot
-    from ssr.results import load_results
 
-    seq = {name: unit_costs(load_results(f).records) for name, f in folders["sequential"].items()}
+    seq = {name: unit_costs(_records(f)) for name, f in folders["sequential"].items()}
     speculative = [name for name in seq if name not in ("baseline", "parallel")]
     report["phase_share"] = {name: phase_share(seq[name]) for name in speculative}
     report["prefix_cache"] = {name: prefix_cache(seq[name]) for name in speculative}

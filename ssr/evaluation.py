@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ssr import flops as F
 from ssr import metrics as M
-from ssr.results import SCHEMA_VERSION, load_results
+from ssr.records import load_records, to_json
 
 Equal = Callable[[str, str], bool]
 
@@ -155,17 +155,10 @@ def load_folder(folder: str | Path, warn: Callable[[str], None]) -> list[dict[st
         raise EvalError(f"result folder {folder} does not exist")
     if not path.is_dir():
         raise EvalError(f"{folder} is not a folder")
-    loaded = load_results(path)
-    for p, reason in loaded.skipped:
-        warn(f"skipped {p}: {reason}")
-    records = []
-    for rec in loaded.records:
-        if rec.get("complete") is False:
-            warn(f"skipped {rec['_path']}: marked incomplete")
-        elif rec.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
-            warn(f"skipped {rec['_path']}: schema_version {rec.get('schema_version')} (expected {SCHEMA_VERSION})")
-        else:
-            records.append(rec)
+    loaded = load_records(path)
+    for s in loaded.skipped:
+        warn(f"skipped {s.path}: {s.reason}")
+    records = [to_json(r) | {"_path": str(r.source)} for r in loaded.records]
     if not records:
         n_bad = len(loaded.skipped)
         detail = f" ({n_bad} unreadable file{'s' if n_bad != 1 else ''})" if n_bad else ""
@@ -572,7 +565,7 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def write_summary(out_dir: Path, payload: dict[str, Any]) -> tuple[Path, Path]:
-    from ssr.results import atomic_write_json
+    from ssr.records import atomic_write_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, csv_path = out_dir / "summary.json", out_dir / "summary.csv"

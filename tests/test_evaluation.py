@@ -11,7 +11,7 @@ import pytest
 
 from ssr import evaluation as E
 from ssr.config import RunConfig
-from ssr.results import SCHEMA_VERSION, atomic_write_json, result_filename
+from ssr.records import SCHEMA_VERSION, atomic_write_json, result_filename
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,7 +100,6 @@ def build_ssr(root: Path) -> Path:
                 "draft": {"calls": 10, "prompt_tokens": 400, "cached_prompt_tokens": 300, "generated_tokens": 300},
             }
             write(folder, make_record("ssr", "math", pid, rep, gold, final, paths, usage=usage,
-                                      stats={"steps": 10, "rewrites": 2, "rewrite_rate": 0.2},
                                       models={"target": TARGET_INFO, "draft": DRAFT_INFO},
                                       config={"num_paths": 3, "score_threshold": 7.0},
                                       selection={"raw": "", "parsed": [1, 2], "codes": [1, 2, 3], "padded": 1,
@@ -178,12 +177,13 @@ def test_spec_flops_and_truncated_file(tmp_path, grader):
     # the paper's beta: tokens of the final path (3 accepted drafts of 10 + 2 rewrites of 15) per path vs 100;
     # the two rejected drafts (20 tokens) were generated but are not in T
     assert f["beta"] == pytest.approx(60 / 100)
-    assert f["R"] == pytest.approx(0.2)
+    # steps scoring 3 and 6 of each path's five were rewritten (threshold 7); the record's stats are derived from its steps
+    assert f["R"] == pytest.approx(0.4)
     assert f["alpha"] == 0.05 and f["alpha_source"] == "--alpha"
-    assert f["gamma"] == pytest.approx(3 * 0.6 * (0.2 + 0.8 * 0.05))
+    assert f["gamma"] == pytest.approx(3 * 0.6 * (0.4 + 0.6 * 0.05))
     # processed: baseline 150 target tokens * 2000; ssr (100+60+100) * 2000 + (100+300) * 200
     assert f["processed_flops_ratio"] == pytest.approx((260 * 2000 + 400 * 200) / (150 * 2000))
-    assert s["rewrite_rate"] == pytest.approx(0.2)
+    assert s["rewrite_rate"] == pytest.approx(0.4)
     assert s["strategies"] == {"S1": 8, "S0": 6, "S2": 4}
     assert s["finish_reasons"]["budget"] == 6 and s["finish_reasons"]["answer"] == 12
     assert sorted(runs[0].step_scores()) == sorted([8.0, 8.0, 3.0, 9.0, 6.0] * 18)
@@ -325,7 +325,7 @@ def test_spec_eval_script(tmp_path):
     assert "problem_1_repeat_3.json" in proc.stderr  # the truncated file, by name
     assert "gamma" in proc.stdout and "ssr/threshold7" in proc.stdout
     s = json.loads((out / "summary.json").read_text())["runs"][0]
-    assert s["flops"]["gamma"] == pytest.approx(3 * 0.6 * (0.2 + 0.8 * 0.05))  # 0.432
+    assert s["flops"]["gamma"] == pytest.approx(3 * 0.6 * (0.4 + 0.6 * 0.05))  # 0.774
     assert s["pass@1"] == pytest.approx(2 / 3)
     for png in ("accuracy_vs_flops_math.png", "step_scores_math_ssr_threshold7.png", "strategies_math_ssr_threshold7.png"):
         assert (out / png).stat().st_size > 0, png

@@ -28,7 +28,7 @@ import pytest
 
 from ssr import report as R
 from ssr.evaluation import Grader, evaluate
-from ssr.results import SCHEMA_VERSION, atomic_write_json, result_filename
+from ssr.records import SCHEMA_VERSION, atomic_write_json, result_filename
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = '</script><script>document.documentElement.setAttribute("data-pwned","1")</script><img src=x onerror="document.title=\'PWNED\'">'
