@@ -19,7 +19,7 @@ score.  The draft's generation, the scoring pass and a rewrite all start with
 the same path prefix, so the target's prefix cache serves all of them.
 
 A path ends on a complete ``\boxed{...}`` in a step, on end of turn, on a
-repeated step or on the budget, never on the grader's textual fallbacks.
+repeated step or on the budget, never on answer extraction's textual fallbacks.
 """
 
 from __future__ import annotations
@@ -30,25 +30,26 @@ from typing import Any, Callable, Generator, Sequence
 
 from ssr.aggregation import Decision, PathOutcome, fast_decision, majority_vote, mean_step_score
 from ssr.config import RunConfig
+from ssr.methods import method
 from ssr.engines.base import ChatPrompt, Continuation, GenerationResult, Prompt, SamplingParams, ScoreResult
 from ssr.prompts import (
     RAW_THINK_OPEN,
+    SCORE_METHODS,
     SCORE_PREFIX,
+    SCORE_PROMPTS,
     SELECTION_PREFIX,
     Strategy,
     answer_prefix,
     raw_prompt,
     role_for_path,
     scoring_continuation,
-    scoring_message,
+    step_judging_message,
     selection_message,
     solve_message,
     strategy_pool,
 )
+from ssr.records import STEP_STOP, Path, PathTokens, Step, clean_step, path_text
 from ssr.selection import Selection, parse_selection
-
-STEP_STOP = "\n\n"
-THINK_END = "</think>"
 
 Equal = Callable[[str, str], bool]
 Extract = Callable[[str], "str | None"]
@@ -63,42 +64,6 @@ class Request:
     params: list[SamplingParams] = field(default_factory=list)
     # index of the path each prompt belongs to (-1: not a path, e.g. SPM)
     path_index: list[int] = field(default_factory=list)
-
-
-@dataclass
-class Step:
-    draft: str
-    score: float
-    score_probs: list[float]
-    accepted: bool
-    rewrite: str | None
-    draft_tokens: int
-    rewrite_tokens: int
-    # the scoring pass: prompt tokens in all, and how many the prefix cache served (None: not reported)
-    score_prompt_tokens: int = 0
-    score_cached_tokens: int | None = None
-
-    @property
-    def text(self) -> str:
-        return self.draft if self.accepted else (self.rewrite or "")
-
-    @property
-    def final_tokens(self) -> int:
-        """Tokens this step adds to the final path (the draft's if accepted, else the rewrite's)."""
-        return self.draft_tokens if self.accepted else self.rewrite_tokens
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "draft": self.draft,
-            "score": self.score,
-            "score_probs": self.score_probs,
-            "accepted": self.accepted,
-            "rewrite": self.rewrite,
-            "draft_tokens": self.draft_tokens,
-            "rewrite_tokens": self.rewrite_tokens,
-            "score_prompt_tokens": self.score_prompt_tokens,
-            "score_cached_tokens": self.score_cached_tokens,
-        }
 
 
 def continued(prompt_format: str, user_message: str, assistant_text: str) -> Prompt:
@@ -142,20 +107,11 @@ class PathState:
     def outcome(self) -> PathOutcome:
         return PathOutcome(self.index, self.answer, self.mean_score(), self.finish_reason == "answer")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "prompt_kind": self.prompt_kind,
-            "role": self.role,
-            "strategy": self.strategy,
-            "text": self.text,
-            "answer": self.answer,
-            "finish_reason": self.finish_reason,
-            "mean_score": self.mean_score(),
-            "steps": [s.to_dict() for s in self.steps],
-            # final: tokens of the path as it stands (accepted drafts + rewrites), the paper's T
-            "tokens": {"draft_generated": self.draft_generated, "target_generated": self.target_generated, "final": self.used_tokens},
-        }
+    def to_record(self) -> Path:
+        return Path(
+            self.index, self.prompt_kind, self.role, self.strategy, self.text, self.answer, self.finish_reason,
+            self.mean_score(), list(self.steps), PathTokens(self.draft_generated, self.target_generated, self.used_tokens),
+        )
 
 
 @dataclass
@@ -176,18 +132,11 @@ def step_score(score: ScoreResult, method: str) -> float:
         return float(score.greedy)
     if method == "average":
         return score.expected
-    raise ValueError(f"unknown score method {method!r} (greedy | average)")
+    raise ValueError(f"unknown score method {method!r} ({' | '.join(SCORE_METHODS)})")
 
 
 def ended_by_stop_string(result: GenerationResult) -> bool:
     return result.finish_reason == "stop" and result.stop_reason is not None
-
-
-def clean_step(path: PathState, step: str) -> str:
-    """Drop a second ``</think>``: a path's thinking block closes once."""
-    if THINK_END in path.text:
-        return step.replace(THINK_END, "")
-    return step
 
 
 def apply_step(
@@ -199,18 +148,19 @@ def apply_step(
 ) -> None:
     """Append an accepted or rewritten step to the path and decide whether the path ends.
 
-    ``step_answer`` must answer only for a complete ``\\boxed{...}`` (``grading.boxed_answer``):
+    ``step_answer`` must answer only for a complete ``\\boxed{...}`` (``extraction.boxed_answer``):
     "the final answer is 5, but wait" is a thought, not the end of a path.
     """
-    text = clean_step(path, step.text)
+    text = clean_step(path.text, step.text)
     previous = path.steps[-1].text if path.steps else None
+    step.ended_on_blank = ended_by_stop_string(result)
     path.steps.append(step)
     path.used_tokens += step.final_tokens
-    path.text += text + (STEP_STOP if ended_by_stop_string(result) else "")
+    path.text = path_text(path.steps)
     answer = step_answer(text)
     if answer is not None:
         path.answer, path.finish_reason = answer, "answer"
-    elif previous is not None and text.strip() == clean_step(path, previous).strip():
+    elif previous is not None and text.strip() == clean_step(path.text, previous).strip():
         path.finish_reason = "repeated"
     elif result.finish_reason == "stop" and not ended_by_stop_string(result):
         path.finish_reason = "eos"  # the model ended its turn without a boxed answer
@@ -236,8 +186,8 @@ def make_paths(cfg: RunConfig, problem: str, n: int, strategies: Sequence[Strate
 Coroutine = Generator[Request, list, ProblemOutcome]
 
 
-class ProblemRunner:
-    """Builds the coroutine of one (problem, repeat) for a method."""
+class Reasoner:
+    """Builds the coroutine of one (problem, repeat) for a method; runs nothing itself."""
 
     def __init__(
         self,
@@ -261,15 +211,15 @@ class ProblemRunner:
         return SamplingParams(temperature=c.temperature, top_p=c.top_p, max_tokens=max(1, max_tokens), stop=tuple(stop), seed=seed)
 
     def answer_prompt(self, user_message: str, prefix: str) -> Prompt:
-        """A one-shot answer (SPM, grader-style scoring): the thinking block closed, then ``prefix``."""
+        """A one-shot answer (SPM, message scoring): the thinking block closed, then ``prefix``."""
         return continued(self.cfg.prompt_format, user_message, answer_prefix(self.gen_prompt, prefix))
 
     def score_prompt(self, problem: str, path: PathState, step: str) -> Prompt:
-        if self.cfg.score_prompt == "grader":
-            return self.answer_prompt(scoring_message(problem, path.text, step), SCORE_PREFIX)
-        if self.cfg.score_prompt != "continuation":
-            raise ValueError(f"unknown score prompt {self.cfg.score_prompt!r} (continuation | grader)")
-        return Continuation(path.prompt(), scoring_continuation(step))
+        if self.cfg.score_prompt == "continuation":
+            return Continuation(path.prompt(), scoring_continuation(step))
+        if self.cfg.score_prompt == "grader":  # the separate judging message (ablation; the value old records hold)
+            return self.answer_prompt(step_judging_message(problem, path.text, step), SCORE_PREFIX)
+        raise ValueError(f"unknown score prompt {self.cfg.score_prompt!r} ({' | '.join(SCORE_PROMPTS)})")
 
     def select(self, problem: str, key: tuple) -> Generator[Request, list, Selection]:
         c = self.cfg
@@ -349,14 +299,6 @@ class ProblemRunner:
         return ProblemOutcome(paths, decision, selection)
 
     def coroutine(self, problem: str, key: tuple) -> Coroutine:
-        c = self.cfg
-        if c.method == "base":
-            return self.direct(problem, key, 1, use_spm=False)
-        if c.method == "parallel":
-            n = c.method_num if c.use_method_prompts else c.num_paths
-            return self.direct(problem, key, n, use_spm=c.use_method_prompts)
-        if c.method == "spec":
-            return self.speculative(problem, key, c.num_paths, use_spm=False)
-        if c.method == "ssr":
-            return self.speculative(problem, key, c.method_num, use_spm=True)
-        raise ValueError(f"unknown method {c.method!r}")
+        """The coroutine of one (problem, repeat), as the method table (``ssr.methods``) says."""
+        m = method(self.cfg.method)
+        return getattr(self, m.coroutine)(problem, key, m.path_count(self.cfg), m.uses_spm(self.cfg))

@@ -22,35 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ssr.config import RunConfig
+from ssr.config import RunConfig, identity_differences, run_tag
 from ssr.engines.base import ChatPrompt, Engine, GenerationResult, ScoreResult
-from ssr.reasoning import ProblemOutcome, ProblemRunner, Request
-from ssr.results import SCHEMA_VERSION, atomic_write_json, is_complete, result_filename
+from ssr.methods import method
+from ssr.reasoning import ProblemOutcome, Reasoner, Request
+from ssr.records import Record, Selection, Timing, Usage, is_complete, read_record, result_filename, write_record
 
 # Order in which the phases are served within a round.
 PHASES: tuple[tuple[str, str], ...] = (("draft", "generate"), ("target", "score"), ("target", "generate"))
-
-
-def run_tag(cfg: RunConfig) -> str:
-    """Folder name that separates runs of one method with different settings."""
-    c = cfg
-    if c.method == "base":
-        parts = [f"budget{c.token_budget}"]
-    elif c.method == "parallel":
-        kind = f"spm{c.method_num}_pool{c.strategy_pool_size}" if c.use_method_prompts else ("role" if c.use_role_prompts else "plain")
-        parts = [f"paths{c.method_num if c.use_method_prompts else c.num_paths}", kind, f"budget{c.token_budget}"]
-    else:
-        n = c.method_num if c.method == "ssr" else c.num_paths
-        parts = [f"paths{n}", f"th{c.score_threshold:g}", c.score_method, f"budget{c.token_budget}"]
-        if c.method == "ssr":
-            parts += [f"pool{c.strategy_pool_size}", f"fast{c.fast}"]
-        elif c.use_role_prompts:
-            parts.append("role")
-        if c.score_prompt != "continuation":
-            parts.append(f"score-{c.score_prompt}")
-    if c.prompt_format != "chat":
-        parts.append(c.prompt_format)
-    return "_".join(parts)
 
 
 def run_dir(cfg: RunConfig) -> Path:
@@ -88,7 +67,7 @@ def _now() -> str:
 
 
 @dataclass
-class RunReport:
+class RunSummary:
     total: int
     skipped: int
     written: list[Path]
@@ -102,10 +81,10 @@ class RunReport:
 class Scheduler:
     """Serves the requests of many problem coroutines with batched engine calls."""
 
-    def __init__(self, cfg: RunConfig, engines: dict[str, Engine | None], runner: ProblemRunner, on_done: Callable[[Job, ProblemOutcome], None]):
+    def __init__(self, cfg: RunConfig, engines: dict[str, Engine | None], reasoner: Reasoner, on_done: Callable[[Job, ProblemOutcome], None]):
         self.cfg = cfg
         self.engines = engines
-        self.runner = runner
+        self.reasoner = reasoner
         self.on_done = on_done
         self.engine_seconds: dict[str, float] = {}
 
@@ -115,7 +94,7 @@ class Scheduler:
         job.usage = {"target": _usage_block() | {"scoring_calls": 0, "scoring_prompt_tokens": 0, "scoring_cached_prompt_tokens": 0}}
         if self.engines.get("draft") is not None:
             job.usage["draft"] = _usage_block()
-        job.coroutine = self.runner.coroutine(job.problem.problem, job.key)
+        job.coroutine = self.reasoner.coroutine(job.problem.problem, job.key)
         self._advance(job, None)
 
     def _advance(self, job: Job, results: list | None) -> None:
@@ -195,52 +174,58 @@ class Scheduler:
                 progress(len(active), sum(len(j.pending.prompts) for j in active if j.pending))
 
 
-def build_record(cfg: RunConfig, job: Job, outcome: ProblemOutcome, models_info: dict) -> dict[str, Any]:
-    steps = sum(len(p.steps) for p in outcome.paths)
-    rewrites = sum(1 for p in outcome.paths for s in p.steps if not s.accepted)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "complete": True,
-        "method": cfg.method,
-        "dataset": job.problem.dataset,
-        "problem_id": job.problem.id,
-        "repeat": job.repeat,
-        "problem": job.problem.problem,
-        "gold_answer": job.problem.answer,
-        "final_answer": outcome.decision.answer,
-        "answer_reason": outcome.decision.reason,
-        "votes": outcome.decision.votes,
-        "selection": outcome.selection.to_dict() if outcome.selection else None,
-        "paths": [p.to_dict() for p in outcome.paths],
-        "usage": job.usage,
-        "stats": {"steps": steps, "rewrites": rewrites, "rewrite_rate": (rewrites / steps) if steps else None},
-        "timing": {
-            "wall_seconds": time.perf_counter() - job.started,
-            "phase_seconds": job.phase_seconds,
-            "started_at": job.started_at,
-            "finished_at": _now(),
-        },
-        "models": models_info,
-        "config": cfg.to_dict(),
-    }
+def build_record(cfg: RunConfig, job: Job, outcome: ProblemOutcome, models_info: dict) -> Record:
+    return Record(
+        method=cfg.method,
+        dataset=job.problem.dataset,
+        problem_id=job.problem.id,
+        repeat=job.repeat,
+        problem=job.problem.problem,
+        gold_answer=job.problem.answer,
+        final_answer=outcome.decision.answer,
+        answer_reason=outcome.decision.reason,
+        votes=outcome.decision.votes,
+        selection=Selection(**outcome.selection.to_dict()) if outcome.selection else None,
+        paths=[p.to_record() for p in outcome.paths],
+        usage={role: Usage(**u) for role, u in job.usage.items()},
+        timing=Timing(time.perf_counter() - job.started, job.phase_seconds, job.started_at, _now()),
+        models=models_info,
+        config=cfg.to_dict(),
+    )
+
+
+class SettingsMismatch(Exception):
+    """Complete records in the run folder were made with other settings: resuming would mix two runs."""
 
 
 def plan_jobs(cfg: RunConfig, problems: Sequence[Any]) -> tuple[list[Job], int]:
-    """Jobs still to run, and how many were skipped as already complete."""
+    """Jobs still to run, and how many were skipped as already complete.
+
+    A complete record is kept only if its recorded settings are this run's (``ssr.config.identity``);
+    otherwise nothing runs and ``SettingsMismatch`` names the settings that differ.
+    """
     out = run_dir(cfg)
     todo, skipped = [], 0
+    differing: dict[str, tuple[Any, Any]] = {}
+    mismatched = 0
     for prob in problems:
         for r in range(cfg.repeat_id):
             path = out / result_filename(prob.id, r)
             if not cfg.overwrite and is_complete(path):
+                diff = identity_differences(cfg, read_record(path).config)
+                if diff:
+                    mismatched += 1
+                    differing = {**diff, **differing}
                 skipped += 1
                 continue
             todo.append(Job(prob, r, path))
+    if differing:
+        what = ", ".join(f"--{k} (recorded {then!r}, now {now!r})" for k, (then, now) in sorted(differing.items()))
+        raise SettingsMismatch(
+            f"{mismatched} complete record(s) in {out} were made with other settings: {what}. Rerun with the recorded "
+            "settings, choose another --output_dir, or pass --overwrite to redo them"
+        )
     return todo, skipped
-
-
-def needs_draft(cfg: RunConfig) -> bool:
-    return cfg.method in ("spec", "ssr")
 
 
 def run_experiment(
@@ -249,42 +234,42 @@ def run_experiment(
     engines: dict[str, Engine | None] | None = None,
     equal: Callable[[str, str], bool] | None = None,
     extract: Callable[[str], str | None] | None = None,
-) -> RunReport:
+) -> RunSummary:
     """Run every (problem, repeat) of ``cfg`` that is not done yet; engines are built if not given."""
-    from ssr import grading
+    from ssr import extraction, grading
 
     equal = equal or grading.is_equivalent
-    step_answer = grading.boxed_answer if extract is None else extract
-    extract = extract or grading.extract_answer
+    step_answer = extraction.boxed_answer if extract is None else extract
+    extract = extract or extraction.extract_answer
     t0 = time.perf_counter()
     todo, skipped = plan_jobs(cfg, problems)
     total = len(todo) + skipped
     out_dir = run_dir(cfg)
     if not todo:
-        return RunReport(total, skipped, [], out_dir, 0.0, {})
+        return RunSummary(total, skipped, [], out_dir, 0.0, {})
     owned = engines is None
     if engines is None:
         from ssr.engines import build_engines
 
-        target, draft = build_engines(cfg, need_draft=needs_draft(cfg))
+        target, draft = build_engines(cfg, need_draft=method(cfg.method).needs_draft)
         engines = {"target": target, "draft": draft}
     try:
         target = engines["target"]
         assert target is not None
         models_info = {name: (dataclasses.asdict(e.info()) if e is not None else None) for name, e in engines.items()}
         gen_prompt = target.render(ChatPrompt.of([{"role": "user", "content": "."}]))
-        runner = ProblemRunner(cfg, gen_prompt, equal, extract, step_answer)
+        reasoner = Reasoner(cfg, gen_prompt, equal, extract, step_answer)
         written: list[Path] = []
         counters = {"steps": 0, "rewrites": 0, "tokens": 0}
         bar = _progress_bar(cfg, total, skipped)
 
         def on_done(job: Job, outcome: ProblemOutcome) -> None:
             record = build_record(cfg, job, outcome, models_info)
-            atomic_write_json(job.path, record)
+            write_record(job.path, record)
             written.append(job.path)
-            counters["steps"] += record["stats"]["steps"]
-            counters["rewrites"] += record["stats"]["rewrites"]
-            counters["tokens"] += sum(u["generated_tokens"] for u in record["usage"].values())
+            counters["steps"] += record.stats.steps
+            counters["rewrites"] += record.stats.rewrites
+            counters["tokens"] += sum(record.generated_tokens(role) for role in record.usage)
             if bar is not None:
                 bar.update(1)
 
@@ -297,13 +282,13 @@ def run_experiment(
                 post["accept"] = f"{1 - counters['rewrites'] / counters['steps']:.2f}"
             bar.set_postfix(post, refresh=False)
 
-        sched = Scheduler(cfg, engines, runner, on_done)
+        sched = Scheduler(cfg, engines, reasoner, on_done)
         try:
             sched.run(todo, progress)
         finally:
             if bar is not None:
                 bar.close()
-        return RunReport(total, skipped, written, out_dir, time.perf_counter() - t0, sched.engine_seconds, counters["steps"], counters["rewrites"])
+        return RunSummary(total, skipped, written, out_dir, time.perf_counter() - t0, sched.engine_seconds, counters["steps"], counters["rewrites"])
     finally:
         if owned:
             for e in engines.values():

@@ -81,3 +81,128 @@ def test_new_options_reach_the_config():
     assert (cfg.prompt_format, cfg.score_prompt, cfg.target_gpu_memory_utilization, cfg.block_size, cfg.verbose) == ("raw", "grader", 0.5, 32, True)
     with pytest.raises(SystemExit):
         config_from_args("ssr", parser, ["--prompt_format", "xml"])
+
+
+# ---------------------------------------------------------------- one declaration per option
+def test_help_lists_every_option_and_alias():
+    from ssr.config import fields_of, SETTING, SCOPE, FLAG
+
+    text = parser().format_help()
+    for f in fields_of(SETTING, SCOPE, FLAG):
+        if f.metadata["form"] == "none":
+            continue
+        name = f"--no_{f.name}" if f.metadata["form"] == "negated" else f"--{f.name}"
+        assert name in text, name
+        for alias in f.metadata["aliases"]:
+            assert alias in text
+    assert "--model_name" in text and "--gpu_memory_utilization" in text and "--no_progress" in text
+
+
+def test_choices_come_from_the_modules_that_use_the_values():
+    from ssr.aggregation import FAST_MODES
+    from ssr.engines import BACKENDS
+    from ssr.prompts import POOL_SIZES, PROMPT_FORMATS, SCORE_METHODS, SCORE_PROMPTS
+
+    choices = {a.dest: a.choices for a in parser()._actions}
+    assert choices["score_method"] is SCORE_METHODS and choices["score_prompt"] is SCORE_PROMPTS
+    assert choices["prompt_format"] is PROMPT_FORMATS and choices["backend"] is BACKENDS
+    assert choices["strategy_pool_size"] is POOL_SIZES and choices["fast"] is FAST_MODES
+
+
+@pytest.mark.parametrize("argv,option", [(["--top_p", "0"], "--top_p"), (["--num_paths", "0"], "--num_paths"),
+                                         (["--score_threshold", "11"], "--score_threshold")])
+def test_bad_values_are_usage_errors_naming_the_option(argv, option, capsys):
+    with pytest.raises(SystemExit) as exc:
+        config_from_args("ssr", parser(), argv)
+    assert exc.value.code == 2 and option in capsys.readouterr().err
+
+
+def test_a_preset_value_is_checked_like_a_typed_one(monkeypatch, capsys):
+    monkeypatch.setattr(presets, "preset_overrides", lambda name: {"score_method": "median"})
+    with pytest.raises(SystemExit):
+        config_from_args("ssr", parser(), ["--preset", "paper"])
+    assert "--score_method" in capsys.readouterr().err
+
+
+def test_the_backend_is_resolved_so_records_name_the_engine_that_ran():
+    from ssr.engines import default_backend
+
+    assert config_from_args("ssr", parser(), []).backend == default_backend()
+    assert config_from_args("ssr", parser(), ["--backend", "openai"]).backend == "openai"
+
+
+def test_flags_are_not_recorded():
+    recorded = RunConfig(overwrite=True, progress=False, verbose=True).to_dict()
+    assert not {"overwrite", "progress", "verbose"} & set(recorded)
+    assert {"problem_id", "output_dir", "max_concurrent_problems", "top_p", "target_model", "extra"} <= set(recorded)
+
+
+# ---------------------------------------------------------------- run identity
+# Written out here, not read from ssr.methods, so that a setting dropped from a method's identity fails.
+SCOPE_AND_FLAGS = {
+    "problem_id", "repeat_id", "data_dir", "output_dir", "tensor_parallel_size", "target_gpu_memory_utilization",
+    "draft_gpu_memory_utilization", "enforce_eager", "kv_cache_gib", "target_base_url", "draft_base_url", "api_key_env",
+    "request_timeout", "device", "max_concurrent_problems", "preset", "extra", "overwrite", "progress", "verbose",
+}
+SPECULATIVE = {"draft_model", "draft_tokenizer", "max_step_tokens", "score_threshold", "score_method", "score_prompt", "fast"}
+IGNORED = {
+    "base": SPECULATIVE | {"num_paths", "use_role_prompts", "method_num", "strategy_pool_size", "use_method_prompts"},
+    "parallel": SPECULATIVE | {"method_num", "strategy_pool_size"},  # plain prompts: no SPM
+    "spec": {"method_num", "strategy_pool_size", "use_method_prompts"},
+    "ssr": {"num_paths", "use_role_prompts", "use_method_prompts"},
+}
+OTHER = {"backend": "hf", "score_method": "average", "score_prompt": "grader", "prompt_format": "raw", "fast": 2,
+         "strategy_pool_size": 6}
+
+
+def _changed(name, value):
+    if name in OTHER:
+        return OTHER[name]
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, dict):
+        return {"note": "x"}
+    return f"{value or ''}x"
+
+
+@pytest.mark.parametrize("method", ["base", "parallel", "spec", "ssr"])
+def test_the_folder_tag_changes_with_every_setting_the_method_uses_and_with_nothing_else(method):
+    import dataclasses
+
+    from ssr.config import run_tag
+
+    base = RunConfig(method=method)
+    for f in dataclasses.fields(RunConfig):
+        if f.name in ("method", "dataset_name"):
+            continue  # the folder's path names these
+        other = dataclasses.replace(base, **{f.name: _changed(f.name, getattr(base, f.name))})
+        changes = run_tag(other) != run_tag(base)
+        assert changes == (f.name not in SCOPE_AND_FLAGS | IGNORED[method]), f.name
+
+
+def test_the_tag_keeps_todays_names_and_appends_a_hash_of_the_rest():
+    from ssr.config import run_tag
+
+    assert run_tag(RunConfig(method="ssr")) == "paths3_th7_greedy_budget8192_pool12_fast0"
+    tag = run_tag(RunConfig(method="ssr", top_p=0.9))
+    assert tag.startswith("paths3_th7_greedy_budget8192_pool12_fast0_") and len(tag.rsplit("_", 1)[1]) == 8
+    # a preset's int for a float setting is the same setting
+    assert run_tag(RunConfig(method="ssr", score_threshold=7, temperature=1)) == run_tag(RunConfig(method="ssr", score_threshold=7.0, temperature=1.0))
+    spm = RunConfig(method="parallel", use_method_prompts=True)
+    assert run_tag(spm) != run_tag(RunConfig(method="parallel", use_method_prompts=True, strategy_pool_size=6))
+    assert run_tag(spm) == run_tag(RunConfig(method="parallel", use_method_prompts=True, num_paths=9, use_role_prompts=True))
+
+
+def test_identity_differences_count_a_missing_field_as_its_default():
+    from ssr.config import identity_differences
+
+    now = RunConfig(method="spec", fast=1)
+    recorded = now.to_dict()
+    assert identity_differences(now, recorded) == {}
+    del recorded["prompt_format"]  # older records lack it; the default is this run's value
+    assert identity_differences(now, recorded) == {}
+    del recorded["fast"]
+    assert identity_differences(now, recorded) == {"fast": (0, 1)}
+    assert identity_differences(now, {**now.to_dict(), "problem_id": "7", "score_threshold": 7}) == {}

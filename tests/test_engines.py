@@ -24,7 +24,7 @@ from conftest import TINY_KV_CACHE_BYTES, TINY_MAX_MODEL_LEN, free_port, start_v
 from ssr.config import RunConfig
 from ssr.engines import build_engine, build_engines, default_backend
 from ssr.engines.base import ChatPrompt, Continuation, EngineError, SamplingParams
-from ssr.engines.chat import (
+from ssr.engines.conventions import (
     check_model_ref,
     digit_token_ids,
     looks_like_path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -10,8 +11,8 @@ from scripted import ScriptedEngine, hashed_steps
 from ssr.config import RunConfig
 from ssr.datasets import Problem
 from ssr.engines.base import Continuation
-from ssr.prompts import RAW_THINK_OPEN, SCORE_CONTINUATION_PREFIX, SCORE_SUFFIX
-from ssr.reasoning import STEP_STOP, ProblemRunner
+from ssr.prompts import RAW_THINK_OPEN, SCORE_PREFIX, SCORE_SUFFIX
+from ssr.reasoning import STEP_STOP, Reasoner
 from ssr.runner import Scheduler
 
 BOX = re.compile(r"\\boxed\{([^}]*)\}")
@@ -29,8 +30,8 @@ def equal(a: str, b: str) -> bool:
 def solve(cfg: RunConfig, target: ScriptedEngine, draft: ScriptedEngine | None, problem: str = "What is 1+1?"):
     """Run one problem through the real scheduler and return its outcome."""
     done = {}
-    runner = ProblemRunner(cfg, target.render(_user(".")), equal, extract)
-    sched = Scheduler(cfg, {"target": target, "draft": draft}, runner, lambda job, out: done.setdefault("o", (job, out)))
+    reasoner = Reasoner(cfg, target.render(_user(".")), equal, extract)
+    sched = Scheduler(cfg, {"target": target, "draft": draft}, reasoner, lambda job, out: done.setdefault("o", (job, out)))
     from ssr.runner import Job
 
     sched.run([Job(Problem("math", 0, problem, "2", {}), 0, path=None)])  # type: ignore[arg-type]
@@ -248,7 +249,7 @@ def test_scoring_continues_the_path_the_draft_was_given():
         # the path's own prompt, then the step, the judging note and the answer prefix
         assert isinstance(prompt, Continuation)
         assert draft.render(prompt.prompt) in draft.seen
-        assert prompt.text.endswith(SCORE_SUFFIX + SCORE_CONTINUATION_PREFIX)
+        assert prompt.text.endswith(SCORE_SUFFIX + SCORE_PREFIX)
     rendered = target.render(target.score_prompts[-1])
     assert "You are grading" not in rendered and "Suggested approach" not in rendered
     assert rendered.startswith(draft.seen[-1])  # the last draft request of that path, token for token
@@ -271,7 +272,7 @@ def test_steps_record_the_scoring_pass_prompt_and_cache_tokens():
     for step, prompt in zip(p.steps, target.score_prompts):
         assert step.score_prompt_tokens == target.count_tokens(target.render(prompt)) > 0
         assert step.score_cached_tokens == 0  # what the scripted engine reports
-        d = step.to_dict()
+        d = dataclasses.asdict(step)
         assert d["score_prompt_tokens"] == step.score_prompt_tokens and "score_cached_tokens" in d
 
 
@@ -281,7 +282,7 @@ def test_final_tokens_count_accepted_drafts_and_rewrites_only():
     p = solve(cfg(), target, draft).paths[0]
     assert [s.accepted for s in p.steps] == [False, False]
     # both drafts were rejected: the path holds only the target's 3 + 3 tokens (the draft wrote 4 + 2)
-    assert p.used_tokens == 6 and p.to_dict()["tokens"] == {"draft_generated": 6, "target_generated": 6, "final": 6}
+    assert p.used_tokens == 6 and dataclasses.asdict(p.to_record().tokens) == {"draft_generated": 6, "target_generated": 6, "final": 6}
 
 
 def test_raw_prompt_format_sends_plain_text_to_every_call():
@@ -306,12 +307,12 @@ def test_raw_prompt_format_sends_plain_text_to_every_call():
 
 def solve_with_grader(c, target, draft):
     """Like ``solve`` but with the suite's real answer functions (boxed-only step ends)."""
-    from ssr import grading
+    from ssr import extraction
     from ssr.runner import Job
 
     done = {}
-    runner = ProblemRunner(c, target.render(_user(".")), equal, grading.extract_answer, grading.boxed_answer)
-    sched = Scheduler(c, {"target": target, "draft": draft}, runner, lambda job, out: done.setdefault("o", out))
+    reasoner = Reasoner(c, target.render(_user(".")), equal, extraction.extract_answer, extraction.boxed_answer)
+    sched = Scheduler(c, {"target": target, "draft": draft}, reasoner, lambda job, out: done.setdefault("o", out))
     sched.run([Job(Problem("math", 0, "What is 2+3?", "5", {}), 0, path=None)])  # type: ignore[arg-type]
     return done["o"]
 
@@ -332,3 +333,29 @@ def test_a_step_boxing_several_parts_answers_with_all_of_them():
     target = ScriptedEngine(target_writes(), const_score(9))
     p = solve_with_grader(cfg(), target, draft).paths[0]
     assert p.finish_reason == "answer" and p.answer == "2, -3"
+
+
+def test_a_rewritten_step_ends_its_path_as_the_rewrite_ended_not_as_the_draft_did():
+    # the draft stops at the blank line (it would go on); the rewrite ends its turn: the path ends there
+    draft = ScriptedEngine(lambda p, sp: ("Draft step", "stop", "\n\n"))
+    target = ScriptedEngine(target_writes("I am done.", stop=None), const_score(0))
+    p = solve(cfg(), target, draft).paths[0]
+    assert (p.finish_reason, len(p.steps), p.text) == ("eos", 1, "I am done.")
+    # the draft ends its turn; the rewrite stops at the blank line: the path goes on (here until it repeats)
+    draft = ScriptedEngine(lambda p, sp: ("I give up.", "stop", None))
+    target = ScriptedEngine(target_writes("Target step"), const_score(0))
+    p = solve(cfg(), target, draft).paths[0]
+    assert (p.finish_reason, len(p.steps), p.steps[0].ended_on_blank) == ("repeated", 2, True)
+
+
+def test_a_rewrite_is_capped_as_its_draft_was_by_the_step_limit_and_the_remaining_budget():
+    caps = []
+
+    def rewrite(prompt, params):
+        caps.append(params.max_tokens)
+        return f"t{len(caps)} x x", "stop", "\n\n"  # 3 tokens
+
+    draft = ScriptedEngine(lambda p, sp: ("w w w w", "stop", "\n\n"))
+    p = solve(cfg(token_budget=10, max_step_tokens=5), ScriptedEngine(rewrite, const_score(0)), draft).paths[0]
+    assert caps == [5, 5, 4, 1]  # budget left: 10, 7, 4, 1
+    assert (p.finish_reason, p.used_tokens) == ("budget", 10)

@@ -16,7 +16,7 @@ import pytest
 from scripted import ScriptedEngine, hashed_steps
 from ssr.config import RunConfig
 from ssr.datasets import Problem
-from ssr.results import is_complete, load_results
+from ssr.records import is_complete, load_records, to_json
 from ssr.runner import run_dir, run_experiment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,8 +67,8 @@ def test_results_do_not_depend_on_how_many_problems_run_at_once(tmp_path):
     e1, e16 = engines(), engines()
     run_experiment(one, PROBLEMS, e1)
     run_experiment(many, PROBLEMS, e16)
-    a = {(r["problem_id"], r["repeat"]): strip_volatile(r) for r in load_results(tmp_path / "a").records}
-    b = {(r["problem_id"], r["repeat"]): strip_volatile(r) for r in load_results(tmp_path / "b").records}
+    a = {(r.problem_id, r.repeat): strip_volatile(to_json(r)) for r in load_records(tmp_path / "a").records}
+    b = {(r.problem_id, r.repeat): strip_volatile(to_json(r)) for r in load_records(tmp_path / "b").records}
     assert a == b and len(a) == 14
     # and batching really happened: far fewer, larger draft calls
     assert len(e16["draft"].calls) < len(e1["draft"].calls) / 4
@@ -137,14 +137,15 @@ def test_sigkill_mid_run_leaves_no_partial_file_and_rerun_completes(tmp_path):
     assert len(final) == 40 and all(is_complete(f) for f in final)
     assert all(f.stat().st_mtime_ns == first[f.name] for f in final if f.name in first)
     # temporary files from the killed write may remain, but are hidden and never read as results
-    assert len(load_results(tmp_path / "out").records) == 40
+    assert len(load_records(tmp_path / "out").records) == 40
 
 
 def test_config_is_written_into_every_record(tmp_path):
     cfg = config(tmp_path, repeat_id=1, score_threshold=8.0, extra={"note": "sweep A"})
     run_experiment(cfg, PROBLEMS[:1], engines())
-    rec = load_results(tmp_path).records[0]
+    rec = [to_json(r) for r in load_records(tmp_path).records][0]
     assert rec["config"] == cfg.to_dict()
+    assert not {"overwrite", "progress", "verbose"} & set(rec["config"])  # how the command behaved is no part of the run
 
 
 @pytest.mark.parametrize("method,tag", [("base", "budget200"), ("parallel", "paths5_plain_budget200"), ("spec", "paths5_th7_greedy_budget200")])
@@ -157,7 +158,7 @@ def test_sequential_forward_passes_count_the_critical_path(tmp_path):
     """Per round: the longest draft step, one scoring pass, the longest rewrite (all paths batched)."""
     cfg = config(tmp_path, repeat_id=1)
     run_experiment(cfg, PROBLEMS[:2], engines())
-    for rec in load_results(run_dir(cfg)).records:
+    for rec in [to_json(r) for r in load_records(run_dir(cfg)).records]:
         target, draft = _expected(rec)
         assert rec["usage"]["target"]["sequential_forward_passes"] == target
         assert rec["usage"]["draft"]["sequential_forward_passes"] == draft
@@ -165,7 +166,7 @@ def test_sequential_forward_passes_count_the_critical_path(tmp_path):
         assert draft < rec["usage"]["draft"]["generated_tokens"]
     base = config(tmp_path, method="base", repeat_id=1)
     run_experiment(base, PROBLEMS[:1], engines())
-    (rec,) = load_results(run_dir(base)).records
+    (rec,) = [to_json(r) for r in load_records(run_dir(base)).records]
     assert rec["usage"]["target"]["sequential_forward_passes"] == rec["usage"]["target"]["generated_tokens"]
 
 
@@ -181,3 +182,76 @@ def _expected(record):
         rewrites = [max(s["rewrite_tokens"], 1) for s in live if not s["accepted"]]
         target += max(rewrites) if rewrites else 0
     return target, draft
+
+
+# ---------------------------------------------------------------- run identity
+def test_a_changed_setting_runs_in_a_folder_of_its_own(tmp_path):
+    a, b = config(tmp_path, repeat_id=1), config(tmp_path, repeat_id=1, top_p=0.9)
+    run_experiment(a, PROBLEMS[:2], engines())
+    assert run_dir(b).name.startswith(run_dir(a).name + "_")  # top_p is not in the tag: the hash tells them apart
+    assert len(run_experiment(b, PROBLEMS[:2], engines()).written) == 2
+
+
+def _records_of(old, now):
+    """``old``'s records in ``now``'s folder: what a folder named before the tag held every setting looks like."""
+    run_experiment(old, PROBLEMS[:2], engines())
+    run_dir(old).rename(run_dir(now))
+    return {p: p.read_bytes() for p in run_dir(now).iterdir()}
+
+
+def test_a_folder_of_other_settings_is_refused_by_name_and_overwrite_redoes_it(tmp_path):
+    import dataclasses
+
+    from ssr.runner import SettingsMismatch
+
+    now = config(tmp_path, repeat_id=1)
+    before = _records_of(config(tmp_path, repeat_id=1, target_model="other-model", top_p=0.9), now)
+    with pytest.raises(SettingsMismatch, match=r"2 complete record\(s\).*--target_model \(recorded 'other-model'.*--top_p") as exc:
+        run_experiment(now, PROBLEMS[:2], engines())
+    assert "--overwrite" in str(exc.value)
+    assert {p: p.read_bytes() for p in run_dir(now).iterdir()} == before  # nothing lost
+    assert len(run_experiment(dataclasses.replace(now, overwrite=True), PROBLEMS[:2], engines()).written) == 2
+    assert all(r.config["top_p"] == 0.95 for r in load_records(run_dir(now)).records)
+    assert run_experiment(now, PROBLEMS[:2], engines()).skipped == 2
+
+
+def test_the_script_exits_2_naming_the_setting_before_loading_engines(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    from ssr import cli, datasets, engines as engines_mod
+    from ssr.config import config_from_args
+
+    argv = ["--output_dir", str(tmp_path), "--backend", "hf", "--token_budget", "200", "--no_progress"]
+    now = config_from_args("ssr", cli.build_parser("x", RunConfig(method="ssr")), argv)
+    _records_of(dataclasses.replace(now, seed=5), now)
+    monkeypatch.setattr(datasets, "select_problems", lambda *a: PROBLEMS[:2])
+    monkeypatch.setattr(engines_mod, "build_engines", lambda *a, **k: pytest.fail("no engine may load"))
+    assert cli.main("ssr", "x", argv) == 2
+    assert "--seed (recorded 5, now 0)" in capsys.readouterr().err
+
+
+def test_a_record_not_marked_complete_is_redone(tmp_path):
+    cfg = config(tmp_path, repeat_id=1)
+    run_experiment(cfg, PROBLEMS[:2], engines())
+    f = run_dir(cfg) / "problem_0_repeat_0.json"
+    f.write_text(f.read_text().replace('"complete": true', '"complete": false'))
+    assert not is_complete(f)
+    again = run_experiment(cfg, PROBLEMS[:2], engines())
+    assert [p.name for p in again.written] == ["problem_0_repeat_0.json"] and again.skipped == 1
+    assert is_complete(f)
+
+
+def test_by_default_a_step_ends_its_path_only_on_a_complete_box(tmp_path):
+    """run_experiment's own default answer rule (no extraction handed in): a thought that names an answer
+    does not end the path; the boxed answer does."""
+    def draft_fn(prompt, params):
+        if "but wait" in prompt:
+            return "Checked: \\boxed{5}.", "stop", "\n\n"
+        return "So the final answer is 4, but wait let me verify.", "stop", "\n\n"
+
+    cfg = config(tmp_path, method="spec", num_paths=1, repeat_id=1)
+    eng = {"target": ScriptedEngine(lambda p, sp: ("t", "stop", "\n\n"), lambda p: 9), "draft": ScriptedEngine(draft_fn)}
+    run_experiment(cfg, [Problem("math", 0, "What is 2+3?", "5", {})], eng, equal=lambda a, b: a == b)
+    (rec,) = load_records(run_dir(cfg)).records
+    (path,) = rec.paths
+    assert (len(path.steps), path.finish_reason, path.answer, rec.final_answer) == (2, "answer", "5", "5")

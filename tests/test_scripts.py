@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ssr.results import is_complete, load_results
+from ssr.records import is_complete, load_records, to_json
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -114,7 +114,7 @@ def test_eval_scripts_score_the_results(vllm_results, tmp_path):
 def test_transformers_backend_runs_ssr_and_base(tmp_path):
     for script in ("spec_scale_reason_2.py", "base_test.py"):
         run([script, "--preset", "tiny", "--backend", "hf", "--problem_id", "3", "--output_dir", str(tmp_path), "--no_progress"])
-    recs = load_results(tmp_path).records
+    recs = [to_json(r) for r in load_records(tmp_path).records]
     assert sorted(r["method"] for r in recs) == ["base", "ssr"]
     assert all(r["config"]["backend"] == "hf" for r in recs)
 

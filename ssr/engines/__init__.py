@@ -8,7 +8,7 @@ Conventions every backend follows (tested in ``tests/test_engines.py``):
 
 * prompts: ``str`` as is; ``ChatPrompt`` through the tokenizer's chat template,
   ``continue_final`` appending the partial assistant text verbatim; the model
-  gets ``tokenizer(text, add_special_tokens=False)`` (``ssr.engines.chat``);
+  gets ``tokenizer(text, add_special_tokens=False)`` (``ssr.engines.conventions``);
 * ``generate``: one batched call; stop strings end generation and are not in
   the text; ``finish_reason`` "stop" (stop string or EOS) or "length"
   (``max_tokens``, or the end of ``max_model_len``); token counts are the

@@ -2,7 +2,7 @@
 
 Chat templates are rendered here with the model's Hugging Face tokenizer and
 the raw text is sent as a completion prompt (with ``add_special_tokens:
-false``, the token rule of ``ssr.engines.chat``), so the server needs no chat
+false``, the token rule of ``ssr.engines.conventions``), so the server needs no chat
 support and every engine sees the same text. All requests of a batch are in
 flight at once (a thread pool of ``max_concurrency`` workers); the server does
 the batching.
@@ -43,7 +43,7 @@ from ssr.engines.base import (
     SamplingParams,
     ScoreResult,
 )
-from ssr.engines.chat import (
+from ssr.engines.conventions import (
     DIGITS,
     check_prompt_length,
     digit_token_ids,

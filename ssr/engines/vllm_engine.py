@@ -32,7 +32,7 @@ from ssr.engines.base import (
     SamplingParams,
     ScoreResult,
 )
-from ssr.engines.chat import (
+from ssr.engines.conventions import (
     check_model_ref,
     check_prompt_length,
     digit_token_ids,
