@@ -359,3 +359,15 @@ def test_a_rewrite_is_capped_as_its_draft_was_by_the_step_limit_and_the_remainin
     p = solve(cfg(token_budget=10, max_step_tokens=5), ScriptedEngine(rewrite, const_score(0)), draft).paths[0]
     assert caps == [5, 5, 4, 1]  # budget left: 10, 7, 4, 1
     assert (p.finish_reason, p.used_tokens) == ("budget", 10)
+
+
+def test_a_tie_between_paths_goes_to_the_best_mean_score_not_to_the_earliest_path():
+    from ssr.prompts import ROLES
+
+    def draft_fn(prompt, params):
+        return ("\\boxed{1}" if ROLES[0] in prompt else "\\boxed{2}"), "stop", None
+
+    target = ScriptedEngine(target_writes(), lambda prompt: 7 if ROLES[0] in prompt else 8)
+    out = solve(cfg(num_paths=2, use_role_prompts=True), target, ScriptedEngine(draft_fn))
+    assert [(p.answer, p.mean_score()) for p in out.paths] == [("1", 7.0), ("2", 8.0)]
+    assert (out.decision.answer, out.decision.reason) == ("2", "tie_break_score")
