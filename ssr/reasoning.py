@@ -31,7 +31,7 @@ from typing import Any, Callable, Generator, Sequence
 from ssr.aggregation import Decision, PathOutcome, fast_decision, majority_vote, mean_step_score
 from ssr.config import RunConfig
 from ssr.methods import method
-from ssr.engines.base import ChatPrompt, Continuation, GenerationResult, Prompt, SamplingParams, ScoreResult
+from ssr.engines.base import ChatPrompt, Continuation, Engine, GenerationResult, Prompt, SamplingParams, ScoreResult
 from ssr.prompts import (
     RAW_THINK_OPEN,
     SCORE_METHODS,
@@ -184,6 +184,12 @@ def make_paths(cfg: RunConfig, problem: str, n: int, strategies: Sequence[Strate
 
 
 Coroutine = Generator[Request, list, ProblemOutcome]
+
+
+def generation_prompt(target: Engine) -> str:
+    """The target's rendering of an empty assistant turn: the Reasoner reads from it whether the template
+    opens a thinking block (every user of a Reasoner probes the target this way)."""
+    return target.render(ChatPrompt.of([{"role": "user", "content": "."}]))
 
 
 class Reasoner:

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ssr.config import RunConfig, identity_differences, run_tag
-from ssr.engines.base import ChatPrompt, Engine, GenerationResult, ScoreResult
+from ssr.engines.base import Engine, GenerationResult, ScoreResult
 from ssr.methods import method
-from ssr.reasoning import ProblemOutcome, Reasoner, Request
+from ssr.reasoning import ProblemOutcome, Reasoner, Request, generation_prompt
 from ssr.records import Record, Selection, Timing, Usage, is_complete, read_record, result_filename, write_record
 
 # Order in which the phases are served within a round.
@@ -257,8 +257,7 @@ def run_experiment(
         target = engines["target"]
         assert target is not None
         models_info = {name: (dataclasses.asdict(e.info()) if e is not None else None) for name, e in engines.items()}
-        gen_prompt = target.render(ChatPrompt.of([{"role": "user", "content": "."}]))
-        reasoner = Reasoner(cfg, gen_prompt, equal, extract, step_answer)
+        reasoner = Reasoner(cfg, generation_prompt(target), equal, extract, step_answer)
         written: list[Path] = []
         counters = {"steps": 0, "rewrites": 0, "tokens": 0}
         bar = _progress_bar(cfg, total, skipped)
