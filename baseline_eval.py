@@ -5,12 +5,12 @@
 
 Writes summary.json, summary.csv and the plots whose data exists into --out
 (default: the first result folder). Exit code 2 when a folder is missing or
-holds no result records. The logic lives in ssr/evaluation.py.
+holds no result records. The logic lives in ssr/analysis/.
 """
 
 import sys
 
-from ssr.evaluation import main
+from ssr.analysis.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], spec=False))
+    sys.exit(main(sys.argv[1:], kind="baseline"))

@@ -7,13 +7,13 @@
 Adds to baseline_eval's statistics the paper's normalised FLOPs
 gamma = N * beta * (R + (1 - R) * alpha) (beta and R measured, alpha from the
 models' configurations unless --alpha is given) and the ratio of processed-token
-FLOPs to the baseline's. Definitions: the docstring of ssr/evaluation.py.
+FLOPs to the baseline's. Definitions: the docstring of ssr/analysis/stats.py.
 Exit code 2 when a folder is missing or holds no result records.
 """
 
 import sys
 
-from ssr.evaluation import main
+from ssr.analysis.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], spec=True))
+    sys.exit(main(sys.argv[1:], kind="spec"))

@@ -24,21 +24,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from ssr import flops as F
-from ssr.evaluation import default_context_len, final_path_tokens, tokens_per_path
+from ssr.analysis import flops as F
+from ssr.analysis.stats import default_context_len
 from ssr.prompts import scoring_continuation
-from ssr.records import load_records, to_json
+from ssr.records import Record, Usage, load_records
 
 
-def _records(folder: Path | str) -> list[dict[str, Any]]:
-    return [to_json(r) for r in load_records(folder).records]
+def arm_records(folder: Path | str) -> list[Record]:
+    return load_records(folder).records
 
 
 def _div(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def unit_costs(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def unit_costs(records: Iterable[Record]) -> dict[str, Any]:
     """Per-problem means and per-unit costs (seconds per token or per pass) of one arm's records.
 
     ``totals`` and ``phase_total_s`` keep the sums the means come from, for ``phase_share`` and
@@ -50,24 +50,23 @@ def unit_costs(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
            "scoring_prefilled": 0, "steps": 0, "scored_step_tokens": 0, "rewrite_tokens": 0, "final_path_tokens": 0, "paths": 0}
     for rec in records:
         n += 1
-        wall += rec["timing"]["wall_seconds"]
-        for k, v in rec["timing"]["phase_seconds"].items():
+        wall += rec.timing.wall_seconds or 0.0
+        for k, v in rec.timing.phase_seconds.items():
             phase[k] = phase.get(k, 0.0) + v
-        usage = rec.get("usage") or {}
-        tgt, dft = usage.get("target") or {}, usage.get("draft") or {}
-        tok["target_generated"] += int(tgt.get("generated_tokens") or 0)
-        tok["draft_generated"] += int(dft.get("generated_tokens") or 0)
-        tok["scoring_passes"] += int(tgt.get("scoring_calls") or 0)
-        tok["scoring_prompt"] += int(tgt.get("scoring_prompt_tokens") or 0)
-        tok["scoring_cached"] += int(tgt.get("scoring_cached_prompt_tokens") or 0)
-        for p in rec.get("paths") or []:
+        tgt, dft = rec.usage.get("target") or Usage(), rec.usage.get("draft") or Usage()
+        tok["target_generated"] += tgt.generated_tokens or 0
+        tok["draft_generated"] += dft.generated_tokens or 0
+        tok["scoring_passes"] += tgt.scoring_calls or 0
+        tok["scoring_prompt"] += tgt.scoring_prompt_tokens or 0
+        tok["scoring_cached"] += tgt.scoring_cached_prompt_tokens or 0
+        for p in rec.paths:
             tok["paths"] += 1
-            tok["final_path_tokens"] += final_path_tokens(p)
-            for s in p.get("steps") or []:
+            tok["final_path_tokens"] += p.tokens.final
+            for s in p.steps:
                 tok["steps"] += 1
-                tok["scored_step_tokens"] += int(s.get("draft_tokens") or 0)
-                if not s.get("accepted"):
-                    tok["rewrite_tokens"] += int(s.get("rewrite_tokens") or 0)
+                tok["scored_step_tokens"] += s.draft_tokens
+                if not s.accepted:
+                    tok["rewrite_tokens"] += s.rewrite_tokens
     tok["scoring_prefilled"] = tok["scoring_prompt"] - tok["scoring_cached"]
     if not n:
         return {}
@@ -122,7 +121,7 @@ def note_tokens(target_model: str) -> int | None:
     return len(tok(scoring_continuation(""), add_special_tokens=False)["input_ids"])
 
 
-def flops_split(records: list[dict[str, Any]], baseline: list[dict[str, Any]], context_len: int | None = None) -> dict[str, Any]:
+def flops_split(records: list[Record], baseline: list[Record], context_len: int | None = None) -> dict[str, Any]:
     """Processed FLOPs per problem by where they went, in units of the baseline's processed FLOPs per problem.
 
     The parts add up to the processed-FLOPs ratio of the eval table (ratio of the per-problem means on equal
@@ -131,36 +130,34 @@ def flops_split(records: list[dict[str, Any]], baseline: list[dict[str, Any]], c
     """
     if not records or not baseline:
         return {}
-    base_tokens = [tokens_per_path(r) or 0.0 for r in baseline]
+    base_tokens = [r.tokens_per_path() or 0.0 for r in baseline]
     if context_len is None:
         context_len = default_context_len(sum(base_tokens) / len(base_tokens))
-    base = [F.processed_flops(r["usage"], r["models"], context_len)["total_flops"] for r in baseline]
+    base = [F.processed_flops(r.usage, r.models, context_len)["total_flops"] for r in baseline]
     if any(b is None for b in base):
         return {}
     unit = sum(base) / len(base)
-    models = records[0]["models"]
+    models = records[0].models
     per_tok = {role: F.flops_per_token(models[role], context_len) for role in ("target", "draft") if models.get(role)}
     parts = {"target: the scored steps": 0.0, "target: note, seam, re-prefilled context": 0.0, "target: rewrites and selection": 0.0,
              "draft: generated": 0.0, "draft: prefill": 0.0}
     final = 0.0
     for rec in records:
-        usage = rec["usage"]
-        tgt = F.processed_tokens(usage.get("target"))
-        steps = sum(min(int(s.get("draft_tokens") or 0), int(s.get("score_prompt_tokens") or 0) - int(s.get("score_cached_tokens") or 0))
-                    for p in rec.get("paths") or [] for s in p.get("steps") or [])
+        tgt = F.processed_tokens(rec.usage.get("target"))
+        steps = sum(min(s.draft_tokens, s.score_prompt_tokens - (s.score_cached_tokens or 0)) for p in rec.paths for s in p.steps)
         parts["target: the scored steps"] += steps * per_tok["target"]
         parts["target: note, seam, re-prefilled context"] += (tgt["scoring"] - steps) * per_tok["target"]
         parts["target: rewrites and selection"] += (tgt["prefill"] + tgt["generated"]) * per_tok["target"]
         if "draft" in per_tok:
-            d = F.processed_tokens(usage.get("draft"))
+            d = F.processed_tokens(rec.usage.get("draft"))
             parts["draft: generated"] += d["generated"] * per_tok["draft"]
             parts["draft: prefill"] += d["prefill"] * per_tok["draft"]
-        final += tokens_per_path(rec) or 0.0
+        final += rec.tokens_per_path() or 0.0
     k = len(records)
     out = {name: v / k / unit for name, v in parts.items()}
     beta = (final / k) / (sum(base_tokens) / len(base_tokens)) if sum(base_tokens) else None
     alpha = _div(per_tok.get("draft"), per_tok["target"])
-    n_paths = sum(len(r.get("paths") or []) for r in records) / k
+    n_paths = sum(len(r.paths) for r in records) / k
     return {
         "parts": out,
         "total": sum(out.values()),
@@ -222,6 +219,6 @@ def analyse(seq: dict[str, dict[str, Any]], batched: dict[str, Path], arms: dict
             ops[op] = {"one_at_a_time_s": one, "batched_s": together, "speedup": _div(one, together)}
         by_op[name] = ops
     out["batching_by_op"] = by_op
-    base_recs = _records(batched["baseline"]) if "baseline" in batched else []
-    out["flops_split"] = {name: flops_split(_records(batched[name]), base_recs) for name in ("spec-reason", "ssr") if name in batched}
+    base_recs = arm_records(batched["baseline"]) if "baseline" in batched else []
+    out["flops_split"] = {name: flops_split(arm_records(batched[name]), base_recs) for name in ("spec-reason", "ssr") if name in batched}
     return out

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ssr.config import RunConfig, add_run_args, config_from_args  # noqa: E402
+from ssr.records import Step  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.close()
     scores = [step_score(r, cfg.score_method) for r in results]
     summary = summarise(scores, args.percentile, thresholds)
-    earlier = [step_score(_recorded(s), cfg.score_method) for s in steps if s.get("score_probs")]
+    earlier = [step_score(_recorded(s), cfg.score_method) for s in steps if s.score_probs]
     if len(earlier) == len(scores):
         summary["recorded_prompt"] = {"percentiles": summarise(earlier, args.percentile, thresholds)["percentiles"],
                                       "spearman_vs_now": rank_correlation(earlier, scores)}
@@ -126,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _recorded(step: dict):
+def _recorded(step: Step):
     from ssr.engines.base import ScoreResult
 
-    return ScoreResult(probs=list(step["score_probs"]), prompt_tokens=int(step.get("score_prompt_tokens") or 0))
+    return ScoreResult(probs=list(step.score_probs), prompt_tokens=step.score_prompt_tokens)
 
 
 if __name__ == "__main__":

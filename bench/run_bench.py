@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from ssr.engines import build_engines
-    from ssr.evaluation import evaluate
+    from ssr.analysis.evaluate import Options, evaluate
     from ssr.runner import run_dir, run_experiment
 
     n = cfg.method_num
@@ -157,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def ev(mode: str) -> dict[str, Any]:
         f = folders[mode]
-        payload, _ = evaluate([str(x) for x in f.values()], ks=[1], baseline_dir=str(f["baseline"]), alpha=None, context_len=None,
-                              data_dir=None, grader=None, warn=lambda m: print(f"[eval] {m}", file=sys.stderr))
+        result = evaluate([str(x) for x in f.values()], Options(ks=[1], baseline_dir=str(f["baseline"])))
+        for line in [f"skipped {s.path}: {s.reason}" for s in result.skipped] + result.notes:
+            print(f"[eval] {line}", file=sys.stderr)
+        payload = result.payload()
         by_dir = {r["run_dir"]: r for r in payload["runs"]}
         payload["by_arm"] = {name: by_dir.get(str(d)) for name, d in f.items()}
         return payload
@@ -179,10 +181,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def finish(out: Path, report: dict[str, Any], folders: dict[str, dict[str, Path]], compare_to: str | None) -> int:
     """Add the statistics derived from the run folders, then write report.json, report.png and report.md."""
-    from bench.bounds import _records, analyse, phase_share, prefix_cache, unit_costs
-    from bench.report import write_markdown, write_plot
+    from bench.bounds import analyse, arm_records, phase_share, prefix_cache, unit_costs
+    from bench.markdown import write_markdown, write_plot
 
-    seq = {name: unit_costs(_records(f)) for name, f in folders["sequential"].items()}
+    seq = {name: unit_costs(arm_records(f)) for name, f in folders["sequential"].items()}
     speculative = [name for name in seq if name not in ("baseline", "parallel")]
     report["phase_share"] = {name: phase_share(seq[name]) for name in speculative}
     report["prefix_cache"] = {name: prefix_cache(seq[name]) for name in speculative}
@@ -201,7 +203,13 @@ def rerender(out: Path, compare_to: str | None) -> int:
     if not path.is_file():
         print(f"error: {path} not found: --rerender takes the --out folder of a finished benchmark", file=sys.stderr)
         return 2
+    from bench.markdown import is_per_arm
+
     report = json.loads(path.read_text())
+    if not is_per_arm(report):
+        print(f"error: {path} is in the report format before the per-arm benchmark (no 'arms', as bench/results/cpu-demo "
+              "and cpu-demo-continuation): --rerender reads only per-arm reports; its records stay readable", file=sys.stderr)
+        return 2
     folders: dict[str, dict[str, Path]] = {}
     for mode in MODES:
         by_arm = (report.get("evaluation", {}).get(mode) or {}).get("by_arm") or {}

@@ -207,6 +207,11 @@ def _drop_none(d: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
 _OPTIONAL_USAGE = ("generated_tokens", "sequential_forward_passes", "scoring_calls", "scoring_prompt_tokens", "scoring_cached_prompt_tokens")
 
 
+def usage_json(usage: Usage) -> dict[str, Any]:
+    """A model's usage block as stored: counts a record does not have are left out, not null."""
+    return _drop_none(dataclasses.asdict(usage), _OPTIONAL_USAGE)
+
+
 def to_json(record: Record) -> dict[str, Any]:
     """The record as it is stored (``source`` is where it came from, not part of it)."""
     r = record
@@ -224,7 +229,7 @@ def to_json(record: Record) -> dict[str, Any]:
         "votes": r.votes,
         "selection": dataclasses.asdict(r.selection) if r.selection else None,
         "paths": [dataclasses.asdict(p) for p in r.paths],
-        "usage": {role: _drop_none(dataclasses.asdict(u), _OPTIONAL_USAGE) for role, u in r.usage.items()},
+        "usage": {role: usage_json(u) for role, u in r.usage.items()},
         "stats": dataclasses.asdict(r.stats),
         "timing": dataclasses.asdict(r.timing),
         "models": r.models,

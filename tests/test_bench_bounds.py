@@ -1,42 +1,44 @@
 """The bounds analysis of the benchmark (bench/bounds.py) and the threshold calibration helpers, on hand-built records."""
 
+from pathlib import Path
+
 import pytest
 
 from bench.bounds import flops_split, phase_share, prefix_cache, unit_costs
 from bench.calibrate import rank_correlation, summarise
 from bench.replay import recorded_paths
-from ssr import flops as F
+from ssr.analysis import flops as F
+from ssr.records import Path as RecordPath
+from ssr.records import PathTokens, Record, Step, Timing, Usage
 
 TARGET = {"name": "t", "n_params": 1_000_000, "n_layers": 4, "n_heads": 4, "head_dim": 16}
 DRAFT = {"name": "d", "n_params": 250_000, "n_layers": 2, "n_heads": 2, "head_dim": 16}
 
 
 def _step(draft_tokens, accepted, rewrite_tokens=0, prompt=100, cached=60):
-    return {"draft_tokens": draft_tokens, "accepted": accepted, "rewrite_tokens": rewrite_tokens,
-            "score_prompt_tokens": prompt, "score_cached_tokens": cached}
+    return Step("draft", 8.0 if accepted else 2.0, [], accepted, None if accepted else "rewrite", draft_tokens, rewrite_tokens,
+                prompt, cached)
+
+
+def _record(wall, phases, usage, models, path):
+    return Record(method="x", dataset="math", problem_id=0, repeat=0, gold_answer="1", final_answer=None, paths=[path], config={},
+                  usage=usage, timing=Timing(wall, phases), models=models)
 
 
 def spec_record(wall=10.0):
     steps = [_step(30, True), _step(20, False, rewrite_tokens=25), _step(10, True, prompt=80, cached=75)]
-    return {
-        "timing": {"wall_seconds": wall, "phase_seconds": {"draft": 4.0, "score": 3.0, "rewrite": 2.0, "select": 1.0}},
-        "usage": {
-            "target": {"prompt_tokens": 50, "cached_prompt_tokens": 30, "generated_tokens": 25,
-                       "scoring_calls": 3, "scoring_prompt_tokens": 280, "scoring_cached_prompt_tokens": 195},
-            "draft": {"prompt_tokens": 300, "cached_prompt_tokens": 200, "generated_tokens": 60},
-        },
-        "models": {"target": TARGET, "draft": DRAFT},
-        "paths": [{"tokens": {"final": 65}, "steps": steps}],
+    usage = {
+        "target": Usage(prompt_tokens=50, cached_prompt_tokens=30, generated_tokens=25,
+                        scoring_calls=3, scoring_prompt_tokens=280, scoring_cached_prompt_tokens=195),
+        "draft": Usage(prompt_tokens=300, cached_prompt_tokens=200, generated_tokens=60),
     }
+    return _record(wall, {"draft": 4.0, "score": 3.0, "rewrite": 2.0, "select": 1.0}, usage, {"target": TARGET, "draft": DRAFT},
+                   RecordPath(0, steps=steps, tokens=PathTokens(final=65)))
 
 
 def base_record(generated=100):
-    return {
-        "timing": {"wall_seconds": 20.0, "phase_seconds": {"generate": 20.0}},
-        "usage": {"target": {"prompt_tokens": 40, "cached_prompt_tokens": 0, "generated_tokens": generated}},
-        "models": {"target": TARGET},
-        "paths": [{"tokens": {"final": generated}, "steps": []}],
-    }
+    usage = {"target": Usage(prompt_tokens=40, cached_prompt_tokens=0, generated_tokens=generated)}
+    return _record(20.0, {"generate": 20.0}, usage, {"target": TARGET}, RecordPath(0, tokens=PathTokens(final=generated)))
 
 
 def test_unit_costs_are_per_problem_means_and_per_unit_rates():
@@ -70,8 +72,8 @@ def test_flops_split_adds_up_to_the_processed_flops_ratio():
     out = flops_split(recs, base)
     ctx = 60  # as the eval table: half the baseline's mean tokens per path
     assert out["context_len"] == ctx
-    unit = sum(F.processed_flops(b["usage"], b["models"], ctx)["total_flops"] for b in base) / 2
-    assert out["total"] == pytest.approx(F.processed_flops(recs[0]["usage"], recs[0]["models"], ctx)["total_flops"] / unit)
+    unit = sum(F.processed_flops(b.usage, b.models, ctx)["total_flops"] for b in base) / 2
+    assert out["total"] == pytest.approx(F.processed_flops(recs[0].usage, recs[0].models, ctx)["total_flops"] / unit)
     t = F.flops_per_token(TARGET, ctx)
     # scored steps: every step's tokens were prefilled, except the last, where only 5 tokens were not cached
     assert out["parts"]["target: the scored steps"] == pytest.approx((30 + 20 + 5) * t / unit)
@@ -98,3 +100,13 @@ def test_a_missing_records_folder_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such folder of result records: .*missing"):
         recorded_paths(tmp_path / "missing")
     assert recorded_paths(tmp_path) == []  # an existing folder without records: the tools say "no speculative paths"
+
+
+def test_rerender_refuses_a_report_in_the_format_before_the_per_arm_benchmark(tmp_path, capsys):
+    from bench.run_bench import rerender
+
+    old = Path(__file__).resolve().parents[1] / "bench" / "results" / "cpu-demo-continuation" / "report.json"
+    (tmp_path / "report.json").write_text(old.read_text())
+    assert rerender(tmp_path, None) == 2
+    assert "format before the per-arm benchmark" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]  # nothing rewritten

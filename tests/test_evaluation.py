@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ssr import evaluation as E
+from ssr.analysis.evaluate import Options, evaluate, write_summary
+from ssr.analysis.loading import EvalError, Grader
+from ssr.records import from_json
 from ssr.config import RunConfig
 from ssr.records import SCHEMA_VERSION, atomic_write_json, result_filename
 
@@ -124,7 +126,7 @@ def exact(a, b):
 
 @pytest.fixture
 def grader():
-    return E.Grader(exact)
+    return Grader(exact)
 
 
 # --------------------------------------------------------------------------- direct calls
@@ -132,7 +134,8 @@ def grader():
 
 def test_base_numbers(tmp_path, grader):
     base = build_base(tmp_path)
-    payload, runs = E.evaluate([str(base)], ks=[1, 3], grader=grader, warn=lambda m: None)
+    ev = evaluate([str(base)], Options(ks=[1, 3]), grader)
+    payload, runs = ev.payload(), ev.runs
     (s,) = payload["runs"]
     assert (s["dataset"], s["method"], s["tag"]) == ("math", "base", "default")
     assert s["problems"] == 2 and s["repeats"] == 3 and s["records"] == 6
@@ -155,7 +158,8 @@ def test_base_numbers(tmp_path, grader):
 def test_k_larger_than_repeats_is_skipped_with_a_note(tmp_path, grader):
     par = build_parallel(tmp_path, 2, correct=True)
     notes = []
-    payload, _ = E.evaluate([str(par)], ks=[1, 3], grader=grader, warn=notes.append)
+    ev = evaluate([str(par)], Options(ks=[1, 3]), grader)
+    payload, notes = ev.payload(), ev.notes
     (s,) = payload["runs"]
     assert s["pass@1"] == 1.0 and "pass@3" not in s
     assert any("pass@3 skipped" in n for n in notes) and any("pass@3 skipped" in n for n in payload["notes"])
@@ -164,9 +168,9 @@ def test_k_larger_than_repeats_is_skipped_with_a_note(tmp_path, grader):
 
 def test_spec_flops_and_truncated_file(tmp_path, grader):
     base, ssr = build_base(tmp_path), build_ssr(tmp_path)
-    warnings = []
-    payload, runs = E.evaluate([str(ssr)], ks=[1, 3], baseline_dir=str(base), alpha=0.05, context_len=0, grader=grader, warn=warnings.append)
-    assert any("problem_1_repeat_3.json" in w and "not valid JSON" in w for w in warnings)
+    ev = evaluate([str(ssr)], Options(ks=[1, 3], baseline_dir=str(base), alpha=0.05, context_len=0), grader)
+    payload, runs = ev.payload(), ev.runs
+    assert [(s.path.name, s.reason.split(" (")[0]) for s in ev.skipped] == [("problem_1_repeat_3.json", "not valid JSON")]
     (s,) = payload["runs"]
     assert s["records"] == 6
     # problem 0: 3/3, problem 1: 1/3
@@ -192,7 +196,7 @@ def test_spec_flops_and_truncated_file(tmp_path, grader):
 
 def test_alpha_from_models_when_not_given(tmp_path, grader):
     base, ssr = build_base(tmp_path), build_ssr(tmp_path)
-    payload, _ = E.evaluate([str(ssr)], baseline_dir=str(base), grader=grader, warn=lambda m: None)
+    payload = evaluate([str(ssr)], Options(baseline_dir=str(base)), grader).payload()
     f = payload["runs"][0]["flops"]
     assert f["context_len"] == 50  # half the baseline's 100 tokens per path
     per_tok_t, per_tok_d = 2 * 1000 + 2 * 50, 2 * 100 + 2 * 50
@@ -205,13 +209,14 @@ def test_parallel_gamma_and_missing_baseline(tmp_path, grader):
     other = tmp_path / "other_base"
     write(other / "base" / "aime" / "x", make_record("base", "aime", 60, 0, "1", "1", [make_path("1", target=10)]))
     notes = []
-    payload, _ = E.evaluate([str(par)], baseline_dir=str(other), grader=grader, warn=notes.append)
+    ev = evaluate([str(par)], Options(baseline_dir=str(other)), grader)
+    payload, notes = ev.payload(), ev.notes
     f = payload["runs"][0]["flops"]
     # gamma_parallel = N needs no baseline; beta and the processed ratio do
     assert f["gamma"] == 4.0 and f["beta"] is None and f["processed_flops_ratio"] is None
     assert any("no matching baseline" in n for n in notes)
     base = build_base(tmp_path)
-    payload, _ = E.evaluate([str(par)], baseline_dir=str(base), grader=grader, warn=lambda m: None)
+    payload = evaluate([str(par)], Options(baseline_dir=str(base)), grader).payload()
     f = payload["runs"][0]["flops"]
     assert f["gamma"] == 4.0 and f["beta"] == 1.0 and f["alpha"] is None and f["shared_problems"] == 2
 
@@ -219,7 +224,8 @@ def test_parallel_gamma_and_missing_baseline(tmp_path, grader):
 def test_grouping_by_folder(tmp_path, grader):
     build_parallel(tmp_path, 2, correct=True)
     build_parallel(tmp_path, 4, correct=False)
-    payload, runs = E.evaluate([str(tmp_path)], ks=[1], grader=grader, warn=lambda m: None)
+    ev = evaluate([str(tmp_path)], Options(ks=[1]), grader)
+    payload, runs = ev.payload(), ev.runs
     assert [(s["method"], s["tag"], s["pass@1"]) for s in payload["runs"]] == [("parallel", "paths2", 1.0), ("parallel", "paths4", 0.0)]
     assert [r.label for r in runs] == ["parallel/paths2", "parallel/paths4"]
 
@@ -235,43 +241,41 @@ def test_gold_from_data_dir_and_incomplete_records(tmp_path, grader):
     unfinished = make_record("base", "gpqa", 1, 0, "A", "A", [make_path("A")])
     unfinished["complete"] = False
     write(folder, unfinished)
-    warnings = []
-    payload, _ = E.evaluate([str(tmp_path)], ks=[1], grader=grader, warn=warnings.append)
+    ev = evaluate([str(tmp_path)], Options(ks=[1]), grader)
+    payload = ev.payload()
     assert payload["runs"][0]["pass@1"] == 0.0 and payload["runs"][0]["records"] == 1
-    assert any("marked incomplete" in w for w in warnings)
-    payload, _ = E.evaluate([str(tmp_path)], ks=[1], data_dir=str(fixtures), grader=grader, warn=warnings.append)
+    assert [(s.path.name, s.reason) for s in ev.skipped] == [("problem_1_repeat_0.json", "marked incomplete")]
+    payload = evaluate([str(tmp_path)], Options(ks=[1], data_dir=str(fixtures)), grader).payload()
     assert payload["runs"][0]["pass@1"] == 1.0
     assert any("different from the benchmark file" in n for n in payload["notes"])
 
 
 def test_errors(tmp_path, grader):
-    with pytest.raises(E.EvalError, match="does not exist"):
-        E.evaluate([str(tmp_path / "nope")], grader=grader)
+    with pytest.raises(EvalError, match="does not exist"):
+        evaluate([str(tmp_path / "nope")], grader=grader)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(E.EvalError, match="no result records"):
-        E.evaluate([str(tmp_path / "empty")], grader=grader)
+    with pytest.raises(EvalError, match="no result records"):
+        evaluate([str(tmp_path / "empty")], grader=grader)
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "problem_0_repeat_0.json").write_text("{")
-    warnings = []
-    with pytest.raises(E.EvalError, match="1 unreadable file"):
-        E.evaluate([str(bad)], grader=grader, warn=warnings.append)
-    assert warnings and "problem_0_repeat_0.json" in warnings[0]
+    with pytest.raises(EvalError, match="1 unreadable file"):
+        evaluate([str(bad)], grader=grader)
 
 
 def test_grader_errors_count_as_wrong(tmp_path):
     def broken(a, b):
         raise RuntimeError("boom")
 
-    g = E.Grader(broken)
+    g = Grader(broken)
     assert g("1", "1") is False and g("1", "1") is False and g.errors == 1  # cached
     assert g(None, "1") is False
 
 
 def test_flatten_and_summary_files(tmp_path, grader):
     base = build_base(tmp_path)
-    payload, _ = E.evaluate([str(base)], grader=grader, warn=lambda m: None)
-    json_path, csv_path = E.write_summary(tmp_path / "out", payload)
+    payload = evaluate([str(base)], grader=grader).payload()
+    json_path, csv_path = write_summary(tmp_path / "out", payload)
     data = json.loads(json_path.read_text())
     assert data["runs"][0]["pass@1"] == pytest.approx(1 / 3)
     rows = list(csv.DictReader(open(csv_path)))
@@ -290,7 +294,6 @@ def run_script(name, *args, cwd=None):
 
 
 def test_baseline_eval_script(tmp_path):
-    pytest.importorskip("ssr.grading")
     base = build_base(tmp_path)
     build_parallel(tmp_path, 2, correct=True)
     build_parallel(tmp_path, 4, correct=False)
@@ -317,7 +320,6 @@ def test_baseline_eval_script(tmp_path):
 
 
 def test_spec_eval_script(tmp_path):
-    pytest.importorskip("ssr.grading")
     base, ssr = build_base(tmp_path), build_ssr(tmp_path)
     out = tmp_path / "report"
     proc = run_script("spec_eval.py", "--result_dir", ssr, "--baseline_dir", base, "--alpha", 0.05, "--context_len", 0, "--out", out)
@@ -330,7 +332,7 @@ def test_spec_eval_script(tmp_path):
     for png in ("accuracy_vs_flops_math.png", "step_scores_math_ssr_threshold7.png", "strategies_math_ssr_threshold7.png"):
         assert (out / png).stat().st_size > 0, png
     # the browsable report: every record, the truncated file listed, the plots embedded
-    from ssr.report import read_page_data
+    from ssr.analysis.page_data import read_page_data
 
     html = (out / "report.html").read_text(encoding="utf-8")
     index, records = read_page_data(html)
@@ -356,19 +358,18 @@ def test_scripts_exit_2_without_records(tmp_path, script):
 
 
 def test_default_grader_is_the_project_grader(tmp_path):
-    pytest.importorskip("ssr.grading")
     folder = tmp_path / "base" / "aime" / "default"
     # AIME golds carry leading zeros; the grader compares them as numbers
     write(folder, make_record("base", "aime", 60, 0, "025", "25", [make_path("25")]))
     write(folder, make_record("base", "aime", 61, 0, "204", "\\boxed{204}", [make_path("204")]))
     write(folder, make_record("base", "aime", 62, 0, "33", "34", [make_path("34")]))
-    payload, _ = E.evaluate([str(tmp_path)], ks=[1], warn=lambda m: None)
+    payload = evaluate([str(tmp_path)], Options(ks=[1])).payload()
     assert payload["runs"][0]["pass@1"] == pytest.approx(2 / 3)
 
 
 def test_nested_result_dirs_count_each_file_once(tmp_path, grader):
     base = build_base(tmp_path)
-    payload, _ = E.evaluate([str(tmp_path), str(base)], grader=grader, warn=lambda m: None)
+    payload = evaluate([str(tmp_path), str(base)], grader=grader).payload()
     assert [s["records"] for s in payload["runs"]] == [6]
 
 
@@ -383,20 +384,24 @@ def test_bad_data_dir_is_an_eval_error(tmp_path, grader, monkeypatch):
     monkeypatch.delenv(D.DATA_ENV, raising=False)
     D._load_cached.cache_clear()
     build_base(tmp_path)
-    with pytest.raises(E.EvalError, match="--data_dir"):
-        E.evaluate([str(tmp_path)], data_dir=str(tmp_path / "nothing"), grader=grader, warn=lambda m: None)
+    with pytest.raises(EvalError, match="--data_dir"):
+        evaluate([str(tmp_path)], Options(data_dir=str(tmp_path / "nothing")), grader)
+
+
+def _final_tokens(path: dict) -> int:
+    (p,) = from_json(make_record("ssr", "math", 0, 0, "1", "1", [path])).paths
+    return p.tokens.final
 
 
 def test_beta_uses_the_stored_final_tokens_and_excludes_rejected_drafts():
     path = make_path("1", target=30, draft=50, steps=[8, 3])
-    assert E.final_path_tokens(path) == 10 + 15  # from the steps: accepted draft + rewrite
+    assert _final_tokens(path) == 10 + 15  # from the steps: accepted draft + rewrite
     path["tokens"]["final"] = 24
-    assert E.final_path_tokens(path) == 24  # the loop's own count wins when stored
-    assert E.final_path_tokens(make_path("1", target=70)) == 70  # no steps: what the target wrote
+    assert _final_tokens(path) == 24  # the loop's own count wins when stored
+    assert _final_tokens(make_path("1", target=70)) == 70  # no steps: what the target wrote
 
 
 def test_table_is_compact_by_default_and_wide_on_request(tmp_path):
-    pytest.importorskip("ssr.grading")
     base, ssr = build_base(tmp_path), build_ssr(tmp_path)
     args = ["--result_dir", ssr, "--baseline_dir", base, "--no_plots", "--no_html", "--out", tmp_path / "o"]
     compact = run_script("spec_eval.py", *args).stdout

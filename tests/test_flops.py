@@ -1,7 +1,8 @@
 import pytest
 
 from ssr.engines.base import ModelInfo
-from ssr.flops import (
+from ssr.records import Usage
+from ssr.analysis.flops import (
     alpha_from_models,
     flops_per_token,
     gamma_base,
@@ -61,9 +62,9 @@ def test_alpha_from_models():
 
 def _usage(tp=100, tc=40, tg=50, sp=30, sc=20, dp=60, dc=10, dg=200):
     return {
-        "target": {"calls": 3, "prompt_tokens": tp, "cached_prompt_tokens": tc, "generated_tokens": tg,
-                   "scoring_prompt_tokens": sp, "scoring_cached_prompt_tokens": sc, "scoring_calls": 2},
-        "draft": {"calls": 4, "prompt_tokens": dp, "cached_prompt_tokens": dc, "generated_tokens": dg},
+        "target": Usage(calls=3, prompt_tokens=tp, cached_prompt_tokens=tc, generated_tokens=tg,
+                        scoring_prompt_tokens=sp, scoring_cached_prompt_tokens=sc, scoring_calls=2),
+        "draft": Usage(calls=4, prompt_tokens=dp, cached_prompt_tokens=dc, generated_tokens=dg),
     }
 
 

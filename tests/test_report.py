@@ -1,8 +1,8 @@
-"""The HTML report (ssr/report.py): its embedded data, escaping, and the page in a real headless Chromium.
+"""The HTML report (ssr/analysis/html.py, page_data.py): its embedded data, escaping, and the page in a real headless Chromium.
 
 The unit tests build result folders from synthetic records; the browser tests
 (``slow``) run the real generation scripts on ``--preset tiny``, write the
-report with ``python -m ssr.report``, open it in headless Chromium (driven over
+report with ``python -m ssr.analysis``, open it in headless Chromium (driven over
 the DevTools protocol on a pipe, standard library only), click a problem and
 check the DOM the page's script built. Without Chromium (``bash
 scripts/install_browser.sh``) the browser tests are skipped, saying so.
@@ -26,9 +26,13 @@ from pathlib import Path
 
 import pytest
 
-from ssr import report as R
-from ssr.evaluation import Grader, evaluate
-from ssr.records import SCHEMA_VERSION, atomic_write_json, result_filename
+from ssr.analysis import page_data as P
+from ssr.analysis.cli import main as analysis_main
+from ssr.analysis.evaluate import Evaluation, Options, evaluate
+from ssr.analysis.html import write_report
+from ssr.analysis.loading import Grader
+from ssr.records import SCHEMA_VERSION, STEP_STOP, Step, atomic_write_json, result_filename
+from ssr.records import Path as RecordPath
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = '</script><script>document.documentElement.setAttribute("data-pwned","1")</script><img src=x onerror="document.title=\'PWNED\'">'
@@ -48,7 +52,7 @@ def make_step(score: float, accepted: bool, draft: str, rewrite: str | None = No
     return {
         "draft": draft, "score": score, "score_probs": probs, "accepted": accepted,
         "rewrite": None if accepted else (rewrite if rewrite is not None else "rewritten step"),
-        "draft_tokens": 12, "rewrite_tokens": 0 if accepted else 10, **extra,
+        "draft_tokens": 12, "rewrite_tokens": 0 if accepted else 10, "ended_on_blank": False, **extra,
     }
 
 
@@ -120,10 +124,8 @@ def folders(tmp_path):
     return ssr, base
 
 
-def evaluated(ssr: Path, base: Path | None = None):
-    warnings: list[str] = []
-    payload, runs = evaluate([str(ssr)], baseline_dir=str(base) if base else None, grader=exact_grader(), warn=warnings.append)
-    return payload, runs, warnings
+def evaluated(ssr: Path, base: Path | None = None, grader: Grader | None = None) -> Evaluation:
+    return evaluate([str(ssr)], Options(baseline_dir=str(base) if base else None), grader or exact_grader())
 
 
 # --------------------------------------------------------------------------- unit tests: data and escaping
@@ -131,7 +133,7 @@ def evaluated(ssr: Path, base: Path | None = None):
 
 def test_script_json_escapes_everything_that_could_end_the_block_and_round_trips():
     value = {"t": EVIL + " <!-- a & b > c \u2028 \u2029 end", "nan": float("nan"), "inf": float("inf"), "tup": (1, 2)}
-    text = R.script_json(value)
+    text = P.script_json(value)
     for bad in ("<", ">", "&", "\u2028", "\u2029"):
         assert bad not in text
     assert "\\u003c/script\\u003e" in text
@@ -140,24 +142,9 @@ def test_script_json_escapes_everything_that_could_end_the_block_and_round_trips
     assert back["nan"] is None and back["inf"] is None and back["tup"] == [1, 2]
 
 
-def test_parse_skipped_takes_pairs_and_the_evals_warning_strings():
-    got = R.parse_skipped([
-        ("/r/a.json", "not valid JSON"),
-        "skipped /r/problem_1_repeat_0.json: not valid JSON (JSONDecodeError: Expecting value: line 1 column 1)",
-        "warning: skipped /r/x: y/problem_2_repeat_0.json: marked incomplete",
-        "math ssr/t: unequal repeats per problem (1-2); pass@k uses each problem's own n",
-    ])
-    assert got == [
-        ("/r/a.json", "not valid JSON"),
-        ("/r/problem_1_repeat_0.json", "not valid JSON (JSONDecodeError: Expecting value: line 1 column 1)"),
-        ("/r/x: y/problem_2_repeat_0.json", "marked incomplete"),
-    ]
-
-
 def test_rows_carry_status_and_baseline_comparison(folders):
     ssr, base = folders
-    payload, runs, _ = evaluated(ssr, base)
-    index, records = R.page_data(payload, runs, grader=exact_grader())
+    index, records = P.page_data(evaluated(ssr, base))
     assert [r["label"] for r in index["runs"]] == ["ssr/t", "base/t"]
     assert index["runs"][1]["is_baseline"] and index["runs"][0]["baseline"] == index["runs"][1]["run_dir"]
     assert index["has_baseline"]
@@ -178,18 +165,16 @@ def test_rows_carry_status_and_baseline_comparison(folders):
 
 
 def test_comparison_rule_baseline_right_on_half_its_repeats():
-    assert R.comparison_flag(True, (0, 2)) == "gain"
-    assert R.comparison_flag(True, (1, 2)) == ""
-    assert R.comparison_flag(False, (1, 2)) == "loss"
-    assert R.comparison_flag(False, (0, 3)) == ""
-    assert R.comparison_flag(True, None) == ""
+    assert P.comparison_flag(True, (0, 2)) == "gain"
+    assert P.comparison_flag(True, (1, 2)) == ""
+    assert P.comparison_flag(False, (1, 2)) == "loss"
+    assert P.comparison_flag(False, (0, 3)) == ""
+    assert P.comparison_flag(True, None) == ""
 
 
 def test_a_base_run_among_the_folders_is_the_baseline_without_baseline_dir(folders, tmp_path):
     ssr, base = folders
-    warnings: list[str] = []
-    payload, runs = evaluate([str(ssr), str(base)], grader=exact_grader(), warn=warnings.append)
-    index, _ = R.page_data(payload, runs, grader=exact_grader())
+    index, _ = P.page_data(evaluate([str(ssr), str(base)], grader=exact_grader()))
     by_label = {r["label"]: r for r in index["runs"]}
     assert by_label["base/t"]["is_baseline"] and by_label["ssr/t"]["baseline"] == by_label["base/t"]["run_dir"]
     assert {r["cmp"] for r in index["rows"] if index["runs"][r["run"]]["method"] == "ssr"} == {"", "gain", "loss"}
@@ -199,9 +184,8 @@ def test_vote_groups_give_paths_and_the_tie_break_score(tmp_path):
     rec = make_record("ssr", 0, 0, ["4", "2/4", "1/2", "4"], final="4", reason="tie_break_score")
     rec["votes"] = {"4": 2, "1/2": 2}  # "2/4" was merged into "1/2" by the runner's equivalence test
     write_records(tmp_path, [rec])
-    payload, runs, _ = evaluated(tmp_path)
     equal = Grader(lambda a, b: {a, b} <= {"2/4", "1/2"} or a == b)
-    _, records = R.page_data(payload, runs, grader=equal)
+    _, records = P.page_data(evaluated(tmp_path, grader=equal))
     groups = {g["answer"]: g for g in records[0]["vote_groups"]}
     assert groups["4"]["paths"] == [0, 3] and groups["1/2"]["paths"] == [1, 2]
     assert groups["4"]["score"] == pytest.approx((8.0 + 8.3) / 2) and groups["1/2"]["score"] == pytest.approx((8.1 + 8.2) / 2)
@@ -215,22 +199,21 @@ def test_page_embeds_escaped_json_and_runs_only_its_own_script(folders, tmp_path
     rec["paths"][0]["steps"].append(make_step(2.0, False, EVIL, rewrite="<b>not bold</b> & \u2028 fine", score_prompt_tokens=321))
     rec["problem"] = "x < y && y > z </script>"
     atomic_write_json(rec_file, rec)
-    payload, runs, _ = evaluated(ssr, base)
     (tmp_path / "out").mkdir()
-    out = R.write_report(payload, runs, tmp_path / "out", plots=(), grader=exact_grader())
+    out = write_report(evaluated(ssr, base), tmp_path / "out", plots=())
     assert out == tmp_path / "out" / "report.html"  # a folder gets report.html
     page = out.read_text(encoding="utf-8")
     # exactly: the index, the page's script, one block per record; model text opened no element
     assert len(re.findall(r"<script\b", page)) == 2 + 8
     assert "<img src=x" not in page and "<b>not bold" not in page and EVIL not in page
-    index, records = R.read_page_data(page)
+    index, records = P.read_page_data(page)
     assert len(records) == 8
     step = records[0]["paths"][0]["steps"][-1]
     assert step["draft"] == EVIL and step["rewrite"] == "<b>not bold</b> & \u2028 fine"
     assert step["score_prompt_tokens"] == 321  # extra step fields travel with the step
     assert records[0]["problem"] == "x < y && y > z </script>"
     # the page builds text nodes only
-    js = (REPO / "ssr" / "report_assets" / "report.js").read_text()
+    js = (REPO / "ssr" / "analysis" / "report_assets" / "report.js").read_text()
     assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "document.write" not in js
 
 
@@ -239,8 +222,7 @@ def test_page_is_offline_and_its_csp_allows_only_its_own_script(folders, tmp_pat
     import hashlib
 
     ssr, base = folders
-    payload, runs, _ = evaluated(ssr, base)
-    page = R.write_report(payload, runs, tmp_path / "r.html", plots=None, grader=exact_grader()).read_text()
+    page = write_report(evaluated(ssr, base), tmp_path / "r.html", plots=None).read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", page, re.I)
     assert "@import" not in page and "url(http" not in page
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
@@ -259,10 +241,9 @@ def test_header_shows_configuration_summary_and_skipped_files(folders, tmp_path)
     old = make_record("ssr", 5, 0, ["4"], tag="old")  # an older record: no prompt_format in its config
     assert "prompt_format" not in old["config"]
     write_records(tmp_path / "old", [old], tag="old")
-    warnings: list[str] = []
-    payload, runs = evaluate([str(ssr), str(tmp_path / "old")], baseline_dir=str(base), grader=exact_grader(), warn=warnings.append)
-    page = R.write_report(payload, runs, tmp_path / "r.html", skipped=warnings, plots=(), grader=exact_grader()).read_text()
-    index, _ = R.read_page_data(page)
+    ev = evaluate([str(ssr), str(tmp_path / "old")], Options(baseline_dir=str(base)), exact_grader())
+    page = write_report(ev, tmp_path / "r.html", plots=()).read_text()
+    index, _ = P.read_page_data(page)
     assert [Path(p).name for p, _ in index["skipped"]] == ["problem_9_repeat_0.json"]
     assert "not valid JSON" in index["skipped"][0][1]
     assert "Skipped result files (1)" in page and "problem_9_repeat_0.json" in page
@@ -274,25 +255,54 @@ def test_header_shows_configuration_summary_and_skipped_files(folders, tmp_path)
     assert "0.500" in page and "base/t (baseline)" in page
 
 
+def test_markup_in_settings_strategies_tags_notes_and_skipped_files_is_shown_as_text(tmp_path):
+    """Every value the page writes into its markup is escaped, not only model text (which travels as JSON)."""
+    rec = make_record("ssr", 0, 0, ["4", "4"], config={"target_model": "<cfg-x>m</cfg-x>", "score_method": "<cfg-y>"})
+    rec["selection"]["strategies"] = ["<strat-x>", "Strategy 1"]
+    root = write_records(tmp_path / "runs", [rec], tag="t<tag-x>")
+    bad = rec | {"schema_version": "<reason-x>"}
+    (root / "ssr" / "math" / "t<tag-x>" / "problem_1_repeat_0.json").write_text(json.dumps(bad))
+    ev = evaluate([str(root)], Options(ks=[1, 3], model_name="<note-x>"), exact_grader())
+    assert any("<note-x>" in n for n in ev.notes) and any("<tag-x>" in n for n in ev.notes)
+    assert [s.reason for s in ev.skipped][0].startswith("schema_version <reason-x>")
+    page = write_report(ev, tmp_path / "r.html", plots=(), title="<title-x>").read_text()
+    markup = re.sub(r"<script\b.*?</script>", "", page, flags=re.S)
+    for marker in ("cfg-x", "cfg-y", "strat-x", "tag-x", "note-x", "reason-x", "title-x"):
+        assert f"<{marker}" not in markup, marker
+        assert f"&lt;{marker}&gt;" in markup, marker
+
+
 def test_cli_writes_the_report_into_the_first_folder(folders, capsys):
     ssr, base = folders
-    assert R.main([str(ssr), "--baseline_dir", str(base), "--no_plots"]) == 0
+    assert analysis_main([str(ssr), "--baseline_dir", str(base), "--no_plots"], kind="report") == 0
     page = (ssr / "report.html").read_text()
-    index, records = R.read_page_data(page)
+    index, records = P.read_page_data(page)
     assert len(index["rows"]) == 8 and "wrote" in capsys.readouterr().out
-    assert R.main([str(ssr.parent / "missing")]) == 2
+    assert analysis_main([str(ssr.parent / "missing")], kind="report") == 2
+
+
+def page_text(path: dict) -> str:
+    """The page's rebuild of a path's text (report.js): the kept steps, each with its blank line if flagged."""
+    if path["text_seps"] is None:
+        return path["text"]
+    return "".join((s["draft"] if s["accepted"] else s["rewrite"]) + (STEP_STOP if f == "1" else "")
+                   for s, f in zip(path["steps"], path["text_seps"]))
 
 
 def test_a_speculative_paths_text_is_rebuilt_from_its_steps_when_that_is_exact():
-    steps = [make_step(8.0, True, "First step."), make_step(3.0, False, "bad", rewrite="Second, rewritten."),
-             make_step(9.0, True, "Third \\boxed{4}")]
-    path = {"steps": steps, "text": "First step.\n\nSecond, rewritten.Third \\boxed{4}\n\n"}
-    assert R.step_text_separators(path) == "101"
-    assert R.path_text({"steps": steps, "text": None, "text_seps": "101"}) == path["text"]
-    # anything else in the text (a dropped </think>, a prefix): the page keeps the text itself
-    assert R.step_text_separators({**path, "text": "Intro " + path["text"]}) is None
-    assert R.step_text_separators({**path, "text": path["text"] + "tail"}) is None
-    assert R.step_text_separators({"steps": [], "text": "x"}) is None
+    def step(text, accepted=True, blank=True):
+        return Step(text if accepted else "bad", 8.0 if accepted else 3.0, [0.1] * 10, accepted, None if accepted else text, 3, 3, 0, None, blank)
+
+    steps = [step("First step."), step("Second, rewritten.", accepted=False, blank=False), step("Third \\boxed{4}")]
+    path = RecordPath(0, text="First step.\n\nSecond, rewritten.Third \\boxed{4}\n\n", steps=steps)
+    assert P.step_text_separators(path) == "101"
+    # anything else in the text (a prefix, a tail): the page keeps the text itself
+    assert P.step_text_separators(RecordPath(0, text="Intro " + path.text, steps=steps)) is None
+    assert P.step_text_separators(RecordPath(0, text=path.text + "tail", steps=steps)) is None
+    assert P.step_text_separators(RecordPath(0, text="x")) is None
+    # a second </think> the loop dropped: the page's script would not drop it, so the text stays
+    think = [step("a</think>"), step("b</think>c")]
+    assert P.step_text_separators(RecordPath(0, text="a</think>\n\nbc\n\n", steps=think)) is None
 
 
 def test_page_stores_speculative_text_once_and_survives_lone_surrogates(folders, tmp_path):
@@ -301,19 +311,17 @@ def test_page_stores_speculative_text_once_and_survives_lone_surrogates(folders,
     rec = json.loads(rec_file.read_text())
     rec["paths"][1]["steps"][0]["draft"] = "broken \ud800 text"  # what json.loads makes of a lone "\\ud800"
     rec_file.write_text(json.dumps(rec))  # ensure_ascii: the file itself stays valid
-    payload, runs, _ = evaluated(ssr, base)
-    page = R.write_report(payload, runs, tmp_path / "r.html", plots=(), grader=exact_grader()).read_text(encoding="utf-8")
-    _, records = R.read_page_data(page)
+    page = write_report(evaluated(ssr, base), tmp_path / "r.html", plots=()).read_text(encoding="utf-8")
+    _, records = P.read_page_data(page)
     p0 = records[0]["paths"][0]
     assert p0["text"] is None and p0["text_seps"] == "000"
-    assert R.path_text(p0) == json.loads((ssr / "ssr" / "math" / "t" / "problem_0_repeat_0.json").read_text())["paths"][0]["text"]
+    assert page_text(p0) == json.loads((ssr / "ssr" / "math" / "t" / "problem_0_repeat_0.json").read_text())["paths"][0]["text"]
     assert records[1]["paths"][1]["steps"][0]["draft"] == "broken ? text"
 
 
 def test_base_paths_keep_their_text(folders):
     ssr, base = folders
-    payload, runs, _ = evaluated(base)
-    _, records = R.page_data(payload, runs, grader=exact_grader())
+    _, records = P.page_data(evaluated(base))
     assert records[0]["paths"][0]["steps"] == [] and "\\boxed{4}" in records[0]["paths"][0]["text"]
 
 
@@ -486,8 +494,8 @@ def real_report(tmp_path_factory, chromium_path):
     atomic_write_json(rec_file, salted)
     (rec_file.parent / "problem_9_repeat_0.json").write_text('{"schema_version": 1, "comp')  # a truncated file
     report = out / "report.html"
-    run_script(["-m", "ssr.report", str(ssr_dir), "--baseline_dir", str(out / "gen" / "base"), "--out", str(report)])
-    index, _ = R.read_page_data(report.read_text(encoding="utf-8"))
+    run_script(["-m", "ssr.analysis", str(ssr_dir), "--baseline_dir", str(out / "gen" / "base"), "--out", str(report)])
+    index, _ = P.read_page_data(report.read_text(encoding="utf-8"))
     row = next(r for r in index["rows"] if index["runs"][r["run"]]["method"] == "ssr" and r["pid"] == 0 and r["rep"] == 0)
     return report, original, index, row
 

@@ -27,8 +27,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-# the ModelInfo fields we need; a plain dict (as stored in result files) works too
-_INFO_FIELDS = ("n_params", "n_layers", "hidden_size", "n_heads", "head_dim")
+from ssr.records import Usage
 
 DEFAULT_CONTEXT_LEN = 4096
 
@@ -87,21 +86,17 @@ def alpha_from_models(draft_info: Any, target_info: Any, context_len: int = DEFA
     return flops_per_token(draft_info, context_len) / flops_per_token(target_info, context_len)
 
 
-def _n(usage: Mapping[str, Any], key: str) -> int:
-    return int(usage.get(key) or 0)
-
-
-def processed_tokens(model_usage: Mapping[str, Any] | None) -> dict[str, int]:
+def processed_tokens(model_usage: Usage | None) -> dict[str, int]:
     """Tokens one model ran through its forward pass, by kind (cache hits excluded)."""
-    u = model_usage or {}
-    prefill = max(_n(u, "prompt_tokens") - _n(u, "cached_prompt_tokens"), 0)
-    scoring = max(_n(u, "scoring_prompt_tokens") - _n(u, "scoring_cached_prompt_tokens"), 0)
-    generated = _n(u, "generated_tokens")
+    u = model_usage or Usage()
+    prefill = max(u.prompt_tokens - u.cached_prompt_tokens, 0)
+    scoring = max((u.scoring_prompt_tokens or 0) - (u.scoring_cached_prompt_tokens or 0), 0)
+    generated = u.generated_tokens or 0
     return {"prefill": prefill, "generated": generated, "scoring": scoring, "total": prefill + generated + scoring}
 
 
 def processed_flops(
-    usage: Mapping[str, Any],
+    usage: Mapping[str, Usage],
     models: Mapping[str, Any],
     context_len: int = DEFAULT_CONTEXT_LEN,
 ) -> dict[str, Any]:

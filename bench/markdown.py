@@ -1,21 +1,21 @@
-"""Render a benchmark report (report.json) as markdown and a figure."""
+"""A benchmark report (report.json) as markdown (report.md) and a figure (report.png).
+
+The arms table takes its shared columns (pass@1, tokens, rewrite rate, FLOPs) from
+``ssr.analysis.table``, the eval scripts' one column list.
+"""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
+
+from ssr.analysis import table
 
 ORDER = ("baseline", "parallel", "spec-reason", "ssr", "ssr-fast1", "ssr-fast2")
 
 
 def _f(x: Any, digits: int = 3) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}"
-    return str(x)
+    return table.fmt(x, digits)
 
 
 def _rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -78,10 +78,15 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     return out
 
 
+def is_per_arm(report: dict[str, Any]) -> bool:
+    """False for a report written before the cold, per-arm benchmark (results/cpu-demo, cpu-demo-continuation)."""
+    return "arms" in report
+
+
 def write_markdown(report: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
-    if "arms" not in report:  # a report written before the cold, per-arm benchmark
-        return _write_markdown_v1(report, previous)
-    m, c = report["machine"], report["config"]
+    if not is_per_arm(report):
+        raise ValueError("a report in the format before the per-arm benchmark (no 'arms'): its markdown is not rendered again")
+    c = report["config"]
     base_lat = (_seq(report, "baseline").get("latency_s") or {}).get("mean")
     lines = [
         *_header(report),
@@ -97,21 +102,18 @@ def write_markdown(report: dict[str, Any], previous: dict[str, Any] | None = Non
         "*Throughput*: problems (records) per hour batched across problems. *tgt passes*: sequential target forward passes per "
         "problem (decode steps + scoring passes on the critical path), the model-free proxy of GPU latency.",
         "",
-        "| arm | pass@1 | 95% CI | latency s | x base | problems/h batched | target tok | draft tok | rewrite | tgt passes | γ (paper) | processed FLOPs |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(["arm", *(h for h, _ in ARM_COLUMNS)]) + " |",
+        "|---" * (len(ARM_COLUMNS) + 1) + "|",
     ]
     arms = report["arms"]
     for name, r in _rows(report):
-        fl = r.get("flops") or {}
-        ci = r.get("pass@1_ci95") or [None, None]
         sq = _seq(report, name)
         lat = (sq.get("latency_s") or {}).get("mean")
-        lines.append(
-            f"| {name} | {_f(r.get('pass@1'))} | [{_f(ci[0])}, {_f(ci[1])}] | {_f(lat, 1)} | {_f(_ratio(lat, base_lat), 2)} | "
-            f"{_f((arms['batched'].get(name) or {}).get('records_per_hour'), 1)} | {_f(r.get('target_tokens_mean'), 0)} | "
-            f"{_f(r.get('draft_tokens_mean'), 0)} | {_f(r.get('rewrite_rate'))} | {_f(sq.get('target_forward_passes_mean'), 0)} | "
-            f"{_f(fl.get('gamma'))} | {_f(fl.get('processed_flops_ratio'))} |"
-        )
+        own = {"latency": _f(lat, 1), "x base": _f(_ratio(lat, base_lat), 2),
+               "per hour": _f((arms["batched"].get(name) or {}).get("records_per_hour"), 1)}
+        # pass@1, tokens, rewrite and FLOPs from the batched arm; the critical path from the one-at-a-time arm
+        cells = [own[key] if key in own else table.cell(key, sq if key == "target_passes" else r, "bench") for _, key in ARM_COLUMNS]
+        lines.append("| " + " | ".join([name, *cells]) + " |")
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for t, measured, ok in targets(report):
         lines.append(f"| {t} | {measured} | {'-' if ok is None else ('yes' if ok else 'no')} |")
@@ -140,6 +142,17 @@ def write_markdown(report: dict[str, Any], previous: dict[str, Any] | None = Non
 
 
 PHASES = ("select", "draft", "score", "rewrite")
+
+# (header, column key): the bench's own columns among the eval table's (ssr.analysis.table)
+ARM_COLUMNS = (
+    ("pass@1", "pass@1"),
+    (table.header("ci", "bench"), "ci"),
+    ("latency s", "latency"),
+    ("x base", "x base"),
+    ("problems/h batched", "per hour"),
+    *((table.header(k, "bench"), k) for k in ("target_tokens", "draft_tokens", "rewrite_rate", "target_passes", "gamma",
+                                              "processed_flops_ratio")),
+)
 
 
 def _block(report: dict[str, Any]) -> str:
@@ -272,66 +285,6 @@ def _header(report: dict[str, Any]) -> list[str]:
     ]
 
 
-def _write_markdown_v1(report: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
-    c = report["config"]
-    lines = [
-        *_header(report),
-        f"Models: target `{c['target_model']}`, draft `{c['draft_model']}`; backend {c['backend'] or 'default'}, dtype {c['dtype']}. "
-        f"Budget {c['token_budget']} tokens per path, steps up to {c['max_step_tokens']} tokens, threshold {c['score_threshold']:g}, "
-        f"temperature {c['temperature']}, seed {c['seed']}, {c['repeat_id']} repeat(s).",
-        "",
-        f"Problems ({len(report['problems'])}): "
-        + ", ".join(f"{p['dataset']}#{p['id']}" + (f" (L{p['level']})" if p.get("level") else "") for p in report["problems"]),
-        "",
-        "| method | pass@1 | 95% CI | wall s / problem (mean) | target tok | draft tok | rewrite rate | γ (paper) | processed FLOPs ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, r in _rows(report):
-        fl = r.get("flops") or {}
-        ci = r.get("pass@1_ci95") or [None, None]
-        lines.append(
-            f"| {name} | {_f(r.get('pass@1'))} | [{_f(ci[0])}, {_f(ci[1])}] | {_f((r.get('latency_s') or {}).get('mean'), 1)} | "
-            f"{_f(r.get('target_tokens_mean'), 0)} | {_f(r.get('draft_tokens_mean'), 0)} | {_f(r.get('rewrite_rate'))} | "
-            f"{_f(fl.get('gamma'))} | {_f(fl.get('processed_flops_ratio'))} |"
-        )
-    lines += ["", "Wall time of each whole method run (all problems, batched):", ""]
-    for name, t in report["methods"].items():
-        lines.append(f"- {name}: {t['seconds']:.0f} s for {t['written'] + t['skipped']} problems ({t['skipped']} reused from an earlier run)")
-    tp = report.get("throughput") or {}
-    if tp:
-        s, b = tp["sequential"], tp["batched"]
-        ratio = (b["problems_per_hour"] / s["problems_per_hour"]) if s.get("problems_per_hour") and b.get("problems_per_hour") else None
-        lines += [
-            "",
-            "## Batching across problems (same SSR work)",
-            "",
-            f"- one problem at a time (`--max_concurrent_problems 1`, the paper repository's loop): {s['problems']} problems in {s['seconds']:.0f} s = {_f(s['problems_per_hour'], 1)} problems/hour",
-            f"- batched (`--max_concurrent_problems {c['max_concurrent_problems']}`): {b['problems']} problems in {b['seconds']:.0f} s = {_f(b['problems_per_hour'], 1)} problems/hour",
-            f"- throughput ratio: **{_f(ratio, 2)}×**",
-        ]
-    share = report.get("ssr_phase_share") or {}
-    if share:
-        lines += ["", "## Where SSR's wall time goes", ""]
-        for k, v in sorted(share.items(), key=lambda kv: -kv[1]):
-            lines.append(f"- {k}: {v:.1%}")
-    pc = report.get("prefix_cache") or {}
-    if pc:
-        lines += [
-            "",
-            "## Prefix caching of the target's scoring passes",
-            "",
-            f"- scoring passes: {pc['scoring_calls']}; mean scoring prompt {pc['mean_scoring_prompt_tokens']:.0f} tokens, "
-            f"of which {pc['mean_uncached_prefill_tokens']:.0f} were prefilled (not served from the cache; hit fraction {_f(pc['cache_hit_fraction'])})",
-            f"- mean draft step: {pc['mean_draft_step_tokens']:.0f} tokens",
-        ]
-    if previous is not None:
-        lines += compare_section(report, previous)
-    notes = report["evaluation"].get("notes") or []
-    if notes:
-        lines += ["", "Evaluation notes:", ""] + [f"- {n}" for n in notes]
-    return "\n".join(lines) + "\n"
-
-
 def write_plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -358,9 +311,3 @@ def write_plot(report: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
-
-if __name__ == "__main__":
-    # python bench/report.py REPORT.json [PREVIOUS_REPORT.json]: the markdown, with a comparison section
-    rep = json.loads(Path(sys.argv[1]).read_text())
-    prev = json.loads(Path(sys.argv[2]).read_text()) if len(sys.argv) > 2 else None
-    print(write_markdown(rep, prev), end="")

@@ -19,7 +19,7 @@ matplotlib.use("Agg")  # headless: the eval scripts run on servers without a dis
 import matplotlib.pyplot as plt  # noqa: E402
 
 if TYPE_CHECKING:
-    from ssr.evaluation import Run
+    from ssr.analysis.evaluate import Evaluation
 
 ACCURACY_KEY = "pass@1"
 
@@ -88,11 +88,11 @@ def strategy_frequency(counts: dict[str, int], path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def make_plots(payload: dict[str, Any], runs: Sequence["Run"], out_dir: str | Path) -> list[Path]:
-    """Every figure whose data exists in ``payload`` (evaluation summary) and ``runs``."""
+def make_plots(evaluation: "Evaluation", out_dir: str | Path) -> list[Path]:
+    """Every figure whose data exists in the evaluation."""
     out_dir = Path(out_dir)
     written: list[Path] = []
-    summaries = payload["runs"]
+    summaries = evaluation.summaries
     by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for s in summaries:
         by_dataset[s["dataset"]].append(s)
@@ -104,7 +104,7 @@ def make_plots(payload: dict[str, Any], runs: Sequence["Run"], out_dir: str | Pa
             for s in group
             if (s.get("flops") or {}).get("gamma") and s.get(ACCURACY_KEY) is not None
         ]
-        base = (payload.get("baselines") or {}).get(dataset)
+        base = evaluation.baseline_summaries.get(dataset)
         if base and base.get(ACCURACY_KEY) is not None and not any(s["run_dir"] == base["run_dir"] for s in group):
             pts.append((f"baseline/{base['tag']}", 1.0, base[ACCURACY_KEY]))
         if len(pts) >= 2:
@@ -125,7 +125,7 @@ def make_plots(payload: dict[str, Any], runs: Sequence["Run"], out_dir: str | Pa
             written.append(accuracy_vs_paths(path_pts, out_dir / f"accuracy_vs_paths_{_slug(dataset)}.png", f"{dataset}: accuracy vs parallel paths"))
 
     used: set[str] = set()
-    for run, s in zip(runs, summaries):
+    for run, s in zip(evaluation.runs, summaries):
         name = stem = _slug(f"{run.dataset}_{run.method}_{run.tag}")
         # the same tag can come from two result folders: keep both figures
         i = 1
@@ -134,7 +134,7 @@ def make_plots(payload: dict[str, Any], runs: Sequence["Run"], out_dir: str | Pa
         used.add(name)
         scores = run.step_scores()
         if scores:
-            threshold = (run.graded[0].record.get("config") or {}).get("score_threshold")
+            threshold = run.config().get("score_threshold")
             written.append(step_score_histogram(scores, out_dir / f"step_scores_{name}.png", f"{run.dataset} {run.label}: step scores", threshold))
         if s.get("strategies"):
             written.append(strategy_frequency(s["strategies"], out_dir / f"strategies_{name}.png", f"{run.dataset} {run.label}: selected strategies"))

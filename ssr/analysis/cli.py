@@ -1,0 +1,114 @@
+"""The command line of the analysis: ``baseline_eval.py``, ``spec_eval.py`` and ``python -m ssr.analysis``.
+
+* ``baseline``: the table, ``summary.json``/``summary.csv``, the plots and ``report.html``;
+* ``spec``: the same with the FLOPs columns against a baseline run (found beside the results when
+  ``--baseline_dir`` is not given);
+* ``report``: only the HTML page (``python -m ssr.analysis RESULTS_DIR ... [--out FILE]``).
+
+Exit code 2 when a folder is missing or holds no result records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ssr.analysis.evaluate import DEFAULT_KS, Evaluation, Options, evaluate, write_summary
+from ssr.analysis.html import REPORT_NAME, write_report
+from ssr.analysis.loading import EvalError, Grader
+from ssr.analysis.plots import make_plots
+from ssr.analysis.table import text_report
+
+EXIT_NO_DATA = 2
+KINDS = ("baseline", "spec", "report")
+
+_DESCRIPTIONS = {
+    "baseline": "Score result folders: pass@k, majority vote, G-Pass@k, latency, tokens, finish reasons.",
+    "spec": "Score speculative/SSR result folders against a baseline: accuracy, latency, tokens and normalised FLOPs.",
+    "report": "Write a self-contained HTML report (summary, plots, every record's paths and steps) of result folders.",
+}
+_PROGS = {"baseline": "baseline_eval.py", "spec": "spec_eval.py", "report": "python -m ssr.analysis"}
+
+
+def build_parser(kind: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=_PROGS[kind], description=_DESCRIPTIONS[kind])
+    if kind == "report":
+        p.add_argument("result_dir", nargs="+", metavar="RESULTS_DIR", help="folders of result JSON files (searched recursively)")
+    else:
+        p.add_argument("--result_dir", "--results_dir", dest="result_dir", nargs="+", required=True, metavar="DIR",
+                       help="folders of result JSON files (searched recursively)")
+        p.add_argument("--dataset_name", default=None, help="score only this dataset's records (aime, math, live, ...)")
+        p.add_argument("--model_name", default=None,
+                       help="a label for the tables; a note is printed when the records' target model differs")
+    if kind != "baseline":
+        p.add_argument("--baseline_dir", default=None, metavar="DIR",
+                       help="folder of the target-alone baseline run (method base)"
+                       + ("; default: a base run of the same dataset and target found under the result folder's parent, if any"
+                          if kind == "spec" else ": FLOPs columns and the SSR-vs-baseline filters"))
+        p.add_argument("--alpha", type=float, default=None, help="draft/target per-token cost ratio (default: from the records' model configurations)")
+        p.add_argument("--context_len", type=int, default=None, help="context length for per-token FLOPs (default: half the baseline's mean tokens per path)")
+    p.add_argument("--k", nargs="+", type=int, default=list(DEFAULT_KS), help="k values of pass@k (default: 1 3)")
+    p.add_argument("--data_dir", default=None, help="re-read gold answers from the benchmark files in this folder instead of trusting the records")
+    if kind == "report":
+        p.add_argument("--out", default=None, metavar="FILE", help=f"where to write the page (default: RESULTS_DIR/{REPORT_NAME} of the first folder)")
+        p.add_argument("--no_plots", action="store_true", help="embed no matplotlib figure (the pass@1 chart stays)")
+        p.add_argument("--title", default=None)
+    else:
+        p.add_argument("--out", default=None, help="where summary.json, summary.csv and plots go (default: the first --result_dir)")
+        p.add_argument("--no_plots", action="store_true")
+        p.add_argument("--wide", action="store_true", help="print every column (default: a compact table that fits 120 columns)")
+        p.add_argument("--no_html", action="store_true", help="do not write report.html (the browsable report of every trace)")
+    return p
+
+
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def _report_warnings(ev: Evaluation) -> None:
+    for s in ev.skipped:
+        _warn(f"skipped {s.path}: {s.reason}")
+    for n in ev.notes:
+        _warn(n)
+
+
+def main(argv: Sequence[str] | None = None, kind: str = "baseline") -> int:
+    args = build_parser(kind).parse_args(argv)
+    options = Options(
+        ks=args.k,
+        baseline_dir=getattr(args, "baseline_dir", None),
+        alpha=getattr(args, "alpha", None),
+        context_len=getattr(args, "context_len", None),
+        data_dir=args.data_dir,
+        dataset_name=getattr(args, "dataset_name", None),
+        model_name=getattr(args, "model_name", None),
+        with_flops=None if kind == "report" else kind == "spec",
+        find_baseline=kind == "spec",
+    )
+    try:
+        ev = evaluate(args.result_dir, options, Grader())
+    except EvalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NO_DATA
+    _report_warnings(ev)
+    if kind == "report":
+        out = Path(args.out) if args.out else Path(args.result_dir[0]) / REPORT_NAME
+        path = write_report(ev, out, plots=() if args.no_plots else None, title=args.title)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; {sum(len(r.graded) for r in ev.runs)} records in {len(ev.runs)} run(s))")
+        return 0
+    spec = kind == "spec"
+    reference = [{**b, "tag": f"{b['tag']} (baseline)"} for b in ev.reference_summaries()]
+    print(text_report(reference + ev.summaries, ev.ks, with_flops=spec, model_name=args.model_name, wide=args.wide))
+    out_dir = Path(args.out or args.result_dir[0])
+    json_path, csv_path = write_summary(out_dir, ev.payload())
+    print(f"\nwrote {json_path} and {csv_path}")
+    plot_paths: list[Path] = []
+    if not args.no_plots:
+        plot_paths = make_plots(ev, out_dir)
+        for path in plot_paths:
+            print(f"wrote {path}")
+    if not args.no_html:
+        print(f"wrote {write_report(ev, out_dir / REPORT_NAME, plots=plot_paths)}")
+    return 0
