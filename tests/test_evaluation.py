@@ -1,4 +1,4 @@
-"""Result folders built by hand, scored by ssr.evaluation directly and through the two scripts."""
+"""Result folders built by hand, scored by ssr.analysis directly and through the two scripts."""
 
 import csv
 import json

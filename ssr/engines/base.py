@@ -95,7 +95,7 @@ class ScoreResult:
 class ModelInfo:
     """What a model costs, read from its configuration (not guessed).
 
-    The FLOPs accounting (``ssr.flops``) uses these numbers; every result file
+    The FLOPs accounting (``ssr.analysis.flops``) uses these numbers; every result file
     stores them so that an evaluation can be traced to the models that ran.
     """
 
