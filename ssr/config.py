@@ -39,13 +39,24 @@ SETTING, SCOPE, FLAG = "setting", "scope", "flag"
 # of a preset instead, whatever the command says: SSR_SWAP_MODELS=tiny python spec_scale_reason.py ...
 # Everything a preset sets is replaced (models, engine settings, budgets), except what to run on.
 SWAP_MODELS_ENV = "SSR_SWAP_MODELS"
-KEPT_BY_SWAP = frozenset({"dataset_name", "problem_id", "repeat_id", "data_dir", "output_dir", "num_paths", "method_num"})
+KEPT_BY_SWAP = frozenset(
+    {"dataset_name", "problem_id", "repeat_id", "data_dir", "output_dir", "num_paths", "method_num"}
+)
 
 GROUPS = ("data", "models and engines", "sampling", "paths and strategies", "speculative decoding", "running")
 
 
-def _option(default: Any = None, help: str = "", *, role: str = SETTING, group: str, choices: Sequence[Any] | None = None,
-            aliases: Sequence[str] = (), form: str = "value", factory: Any = None) -> Any:
+def _option(
+    default: Any = None,
+    help: str = "",
+    *,
+    role: str = SETTING,
+    group: str,
+    choices: Sequence[Any] | None = None,
+    aliases: Sequence[str] = (),
+    form: str = "value",
+    factory: Any = None,
+) -> Any:
     """A RunConfig field with its command-line option.
 
     ``form``: "value" (``--x V``), "switch" (``--x`` sets True), "bool" (``--x`` or ``--x 0|1|yes|no...``),
@@ -66,35 +77,61 @@ class RunConfig:
     # --- what to run on
     dataset_name: str = _option("math", "the benchmark", group=D, choices=DATASET_NAMES)
     problem_id: str = _option("0", "ids to run: 7, 60-89, 1,5,9-12 or 'all'", role=SCOPE, group=D)
-    repeat_id: int = _option(1, "number of repeats R: runs repeats 0..R-1 (as the paper's repository)", role=SCOPE, group=D)
-    data_dir: str | None = _option(None, "folder of benchmark JSONL files (else $SSR_DATA_DIR, else data/, else the hub)",
-                                   role=SCOPE, group=D)
-    output_dir: str = _option("results", "results go to <output_dir>/<method>/<dataset>/<run tag>/", role=SCOPE, group=D)
+    repeat_id: int = _option(
+        1, "number of repeats R: runs repeats 0..R-1 (as the paper's repository)", role=SCOPE, group=D
+    )
+    data_dir: str | None = _option(
+        None, "folder of benchmark JSONL files (else $SSR_DATA_DIR, else data/, else the hub)", role=SCOPE, group=D
+    )
+    output_dir: str = _option(
+        "results", "results go to <output_dir>/<method>/<dataset>/<run tag>/", role=SCOPE, group=D
+    )
     # --- models and engines
-    backend: str | None = _option(None, "engine (recorded as resolved); default: vllm when installed, else hf",
-                                  group=M, choices=BACKENDS)
-    target_model: str = _option(presets.PAPER_TARGET, "the target model (hub id or folder)", group=M, aliases=("--model_name",))
+    backend: str | None = _option(
+        None, "engine (recorded as resolved); default: vllm when installed, else hf", group=M, choices=BACKENDS
+    )
+    target_model: str = _option(
+        presets.PAPER_TARGET, "the target model (hub id or folder)", group=M, aliases=("--model_name",)
+    )
     draft_model: str = _option(presets.PAPER_DRAFT, "the draft model (hub id or folder)", group=M)
-    target_tokenizer: str | None = _option(None, "tokenizer (chat template) for the target; default: the model's own", group=M)
-    draft_tokenizer: str | None = _option(None, "tokenizer (chat template) for the draft; default: the model's own", group=M)
+    target_tokenizer: str | None = _option(
+        None, "tokenizer (chat template) for the target; default: the model's own", group=M
+    )
+    draft_tokenizer: str | None = _option(
+        None, "tokenizer (chat template) for the draft; default: the model's own", group=M
+    )
     tensor_parallel_size: int = _option(1, "GPUs per model (vLLM)", role=SCOPE, group=M)
-    target_gpu_memory_utilization: float = _option(0.7, "the target's share of GPU memory", role=SCOPE, group=M,
-                                                   aliases=("--gpu_memory_utilization",))
+    target_gpu_memory_utilization: float = _option(
+        0.7, "the target's share of GPU memory", role=SCOPE, group=M, aliases=("--gpu_memory_utilization",)
+    )
     draft_gpu_memory_utilization: float = _option(0.2, "the draft's share of GPU memory", role=SCOPE, group=M)
     max_model_len: int | None = _option(None, "context length; default: the model's", group=M)
     dtype: str = _option("auto", "weights' dtype (auto, float32, bfloat16, ...)", group=M)
     enforce_eager: bool = _option(False, "vLLM: no CUDA graphs", role=SCOPE, group=M, form="switch")
     kv_cache_gib: float | None = _option(None, "vLLM on CPU: KV-cache size in GiB", role=SCOPE, group=M)
-    block_size: int | None = _option(None, "vLLM KV-cache block size, the prefix cache's granularity "
-                                           "(CPU: a multiple of 32; default: vLLM's)", group=M)
-    target_base_url: str | None = _option(None, "OpenAI-compatible server of the target, e.g. http://host:8000/v1",
-                                          role=SCOPE, group=M)
+    block_size: int | None = _option(
+        None,
+        "vLLM KV-cache block size, the prefix cache's granularity (CPU: a multiple of 32; default: vLLM's)",
+        group=M,
+    )
+    target_base_url: str | None = _option(
+        None, "OpenAI-compatible server of the target, e.g. http://host:8000/v1", role=SCOPE, group=M
+    )
     draft_base_url: str | None = _option(None, "OpenAI-compatible server of the draft", role=SCOPE, group=M)
-    api_key_env: str = _option("OPENAI_API_KEY", "environment variable holding the servers' API key", role=SCOPE, group=M)
+    api_key_env: str = _option(
+        "OPENAI_API_KEY", "environment variable holding the servers' API key", role=SCOPE, group=M
+    )
     request_timeout: float = _option(600.0, "seconds to wait for a server's answer", role=SCOPE, group=M)
-    device: str | None = _option(None, "transformers backend: cpu or cuda; default: cuda when available", role=SCOPE, group=M)
-    prompt_format: str = _option("chat", "chat: each model's chat template; raw: plain text with a <think> block, "
-                                         "as the authors' code (no chat template)", group=M, choices=PROMPT_FORMATS)
+    device: str | None = _option(
+        None, "transformers backend: cpu or cuda; default: cuda when available", role=SCOPE, group=M
+    )
+    prompt_format: str = _option(
+        "chat",
+        "chat: each model's chat template; raw: plain text with a <think> block, "
+        "as the authors' code (no chat template)",
+        group=M,
+        choices=PROMPT_FORMATS,
+    )
     # --- sampling
     temperature: float = _option(0.6, "sampling temperature", group=S)
     top_p: float = _option(0.95, "nucleus sampling", group=S)
@@ -109,22 +146,38 @@ class RunConfig:
     strategy_pool_size: int = _option(12, "strategies SPM chooses from", group=P, choices=POOL_SIZES)
     # --- step-level speculative decoding
     score_threshold: float = _option(7.0, "a drafted step scoring below this is rewritten by the target", group=SD)
-    score_method: str = _option("greedy", "greedy: the most likely digit; average: the expected digit", group=SD,
-                                choices=SCORE_METHODS)
-    score_prompt: str = _option("continuation", "continuation: the target reads the path itself + the step + a judging "
-                                                "note; grader: a separate grading message (ablation)", group=SD,
-                                choices=SCORE_PROMPTS)
-    fast: int = _option(0, "0 off; 1: stop at the first finished path; 2: at two agreeing paths", group=SD, choices=FAST_MODES)
+    score_method: str = _option(
+        "greedy", "greedy: the most likely digit; average: the expected digit", group=SD, choices=SCORE_METHODS
+    )
+    score_prompt: str = _option(
+        "continuation",
+        "continuation: the target reads the path itself + the step + a judging "
+        "note; grader: a separate grading message (ablation)",
+        group=SD,
+        choices=SCORE_PROMPTS,
+    )
+    fast: int = _option(
+        0, "0 off; 1: stop at the first finished path; 2: at two agreeing paths", group=SD, choices=FAST_MODES
+    )
     # --- running
-    max_concurrent_problems: int = _option(16, "problems in flight at once (their requests share engine calls)",
-                                           role=SCOPE, group=R)
+    max_concurrent_problems: int = _option(
+        16, "problems in flight at once (their requests share engine calls)", role=SCOPE, group=R
+    )
     overwrite: bool = _option(False, "redo problems whose result file is complete", role=FLAG, group=R, form="switch")
-    preset: str | None = _option(None, f"fills every option not typed: {' | '.join(presets.PRESETS)}", role=SCOPE, group=R)
+    preset: str | None = _option(
+        None, f"fills every option not typed: {' | '.join(presets.PRESETS)}", role=SCOPE, group=R
+    )
     progress: bool = _option(True, "no progress bar", role=FLAG, group=R, form="negated")
-    verbose: bool = _option(False, "show the engines' own output (start-up logs, warnings); default: <run folder>/engine.log",
-                            role=FLAG, group=R, form="switch")
-    extra: dict[str, Any] = _option(help="notes on how the config was made (e.g. swapped models)", role=SCOPE, group=R,
-                                    form="none", factory=dict)
+    verbose: bool = _option(
+        False,
+        "show the engines' own output (start-up logs, warnings); default: <run folder>/engine.log",
+        role=FLAG,
+        group=R,
+        form="switch",
+    )
+    extra: dict[str, Any] = _option(
+        help="notes on how the config was made (e.g. swapped models)", role=SCOPE, group=R, form="none", factory=dict
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The recorded config: settings and scope; flags say how a command behaved, not what it ran."""
@@ -239,16 +292,33 @@ def add_run_args(parser: argparse.ArgumentParser, defaults: RunConfig | None = N
         g = groups[meta["group"]]
         default = getattr(d, f.name)
         if form == "switch":
-            g.add_argument(f"--{f.name}", *meta["aliases"], dest=f.name, action="store_true", default=default, help=meta["help"])
+            g.add_argument(
+                f"--{f.name}", *meta["aliases"], dest=f.name, action="store_true", default=default, help=meta["help"]
+            )
         elif form == "negated":
             g.add_argument(f"--no_{f.name}", dest=f.name, action="store_false", default=default, help=meta["help"])
         elif form == "bool":
-            g.add_argument(f"--{f.name}", *meta["aliases"], dest=f.name, type=_str2bool, nargs="?", const=True,
-                           default=default, help=meta["help"])
+            g.add_argument(
+                f"--{f.name}",
+                *meta["aliases"],
+                dest=f.name,
+                type=_str2bool,
+                nargs="?",
+                const=True,
+                default=default,
+                help=meta["help"],
+            )
         else:
             kind = _TYPES[str(f.type).split(" | ")[0]]
-            g.add_argument(f"--{f.name}", *meta["aliases"], dest=f.name, type=kind, default=default,
-                           choices=meta["choices"], help=meta["help"])
+            g.add_argument(
+                f"--{f.name}",
+                *meta["aliases"],
+                dest=f.name,
+                type=kind,
+                default=default,
+                choices=meta["choices"],
+                help=meta["help"],
+            )
 
 
 def explicit_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
@@ -293,8 +363,11 @@ def config_from_args(method_name: str, parser: argparse.ArgumentParser, argv: Se
             if key not in KEPT_BY_SWAP:
                 setattr(cfg, key, value)
         cfg.extra["swapped_models"] = swap
-        print(f"note: ${SWAP_MODELS_ENV}={swap}: models, engine settings and budgets come from the {swap!r} preset "
-              f"(target {cfg.target_model})", file=sys.stderr)
+        print(
+            f"note: ${SWAP_MODELS_ENV}={swap}: models, engine settings and budgets come from the {swap!r} preset "
+            f"(target {cfg.target_model})",
+            file=sys.stderr,
+        )
     try:
         validate(cfg)
     except ValueError as exc:

@@ -56,7 +56,9 @@ def _answer_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _indexed(rows: list[dict[str, Any]], name: str, text_keys: tuple[str, ...], meta_keys: tuple[str, ...]) -> list[Problem]:
+def _indexed(
+    rows: list[dict[str, Any]], name: str, text_keys: tuple[str, ...], meta_keys: tuple[str, ...]
+) -> list[Problem]:
     out = []
     for i, row in enumerate(rows):
         text = next((row[k] for k in text_keys if row.get(k)), None)
@@ -140,9 +142,13 @@ def _convert_gpqa(rows: list[dict[str, Any]], name: str) -> list[Problem]:
 SOURCES: dict[str, _Source] = {
     "aime": _Source(("aime_2024.jsonl",), ("HuggingFaceH4/aime_2024", None, "train"), _convert_aime),
     "math": _Source(("math500.jsonl",), ("HuggingFaceH4/MATH-500", None, "test"), _convert_math),
-    "live": _Source(("livemathbench_amc_en.jsonl",), ("opencompass/LiveMathBench", "v202412_AMC_en", "test"), _convert_live),
+    "live": _Source(
+        ("livemathbench_amc_en.jsonl",), ("opencompass/LiveMathBench", "v202412_AMC_en", "test"), _convert_live
+    ),
     "amc23": _Source(("amc23.jsonl",), None, _convert_amc23),
-    "gpqa": _Source(("gpqa_diamond.jsonl", "gpqa_diamond.csv"), ("Idavidrein/gpqa", "gpqa_diamond", "train"), _convert_gpqa),
+    "gpqa": _Source(
+        ("gpqa_diamond.jsonl", "gpqa_diamond.csv"), ("Idavidrein/gpqa", "gpqa_diamond", "train"), _convert_gpqa
+    ),
 }
 DATASET_NAMES = tuple(SOURCES)
 

@@ -73,7 +73,10 @@ def _parallel_settings(cfg: Any) -> frozenset[str]:
 def _parallel_tag(cfg: Any) -> list[TagPart]:
     if cfg.use_method_prompts:
         paths: TagPart = (("method_num",), f"paths{cfg.method_num}")
-        kind: TagPart = (("use_method_prompts", "strategy_pool_size"), f"spm{cfg.method_num}_pool{cfg.strategy_pool_size}")
+        kind: TagPart = (
+            ("use_method_prompts", "strategy_pool_size"),
+            f"spm{cfg.method_num}_pool{cfg.strategy_pool_size}",
+        )
     else:
         paths = (("num_paths",), f"paths{cfg.num_paths}")
         kind = (("use_method_prompts", "use_role_prompts"), "role" if cfg.use_role_prompts else "plain")
@@ -99,39 +102,55 @@ def _spec_tag(cfg: Any) -> list[TagPart]:
 
 
 def _ssr_tag(cfg: Any) -> list[TagPart]:
-    return (_scoring_tag(cfg, "method_num") + [(("strategy_pool_size",), f"pool{cfg.strategy_pool_size}"), (("fast",), f"fast{cfg.fast}")]
-            + _score_prompt_tag(cfg))
+    return (
+        _scoring_tag(cfg, "method_num")
+        + [(("strategy_pool_size",), f"pool{cfg.strategy_pool_size}"), (("fast",), f"fast{cfg.fast}")]
+        + _score_prompt_tag(cfg)
+    )
 
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method(
-            "base", "the target alone, one path", needs_draft=False, speculative=False, coroutine="direct",
+            "base",
+            "the target alone, one path",
+            needs_draft=False,
+            speculative=False,
+            coroutine="direct",
             uses_spm=lambda cfg: False,
             path_count=lambda cfg: 1,
             _tag=lambda cfg: [(("token_budget",), f"budget{cfg.token_budget}")],
             _settings=lambda cfg: frozenset(),
         ),
         Method(
-            "parallel", "the target on several paths (plain, role or SPM-selected strategy prompts), majority vote",
-            needs_draft=False, speculative=False, coroutine="direct",
+            "parallel",
+            "the target on several paths (plain, role or SPM-selected strategy prompts), majority vote",
+            needs_draft=False,
+            speculative=False,
+            coroutine="direct",
             uses_spm=lambda cfg: bool(cfg.use_method_prompts),
             path_count=lambda cfg: cfg.method_num if cfg.use_method_prompts else cfg.num_paths,
             _tag=_parallel_tag,
             _settings=_parallel_settings,
         ),
         Method(
-            "spec", "step-level speculative decoding on every path (spec-reason)",
-            needs_draft=True, speculative=True, coroutine="speculative",
+            "spec",
+            "step-level speculative decoding on every path (spec-reason)",
+            needs_draft=True,
+            speculative=True,
+            coroutine="speculative",
             uses_spm=lambda cfg: False,
             path_count=lambda cfg: cfg.num_paths,
             _tag=_spec_tag,
             _settings=lambda cfg: SPECULATIVE_SETTINGS | {"num_paths", "use_role_prompts"},
         ),
         Method(
-            "ssr", "SPM strategy selection + step-level speculative decoding, with fast modes",
-            needs_draft=True, speculative=True, coroutine="speculative",
+            "ssr",
+            "SPM strategy selection + step-level speculative decoding, with fast modes",
+            needs_draft=True,
+            speculative=True,
+            coroutine="speculative",
             uses_spm=lambda cfg: True,
             path_count=lambda cfg: cfg.method_num,
             _tag=_ssr_tag,

@@ -15,7 +15,7 @@ PRESETS = ("tiny", "smoke", "cpu-demo", "paper")
 
 
 def _tiny() -> dict[str, Any]:
-    from ssr.tiny import build_tiny_models
+    from ssr.demo.tiny import build_tiny_models
 
     draft_dir, target_dir = build_tiny_models()
     return {
@@ -41,7 +41,7 @@ def _smoke() -> dict[str, Any]:
 
 
 def _cpu_demo() -> dict[str, Any]:
-    from ssr.model_setup import cpu_demo_model_dirs, is_ready
+    from ssr.demo.models import cpu_demo_model_dirs, is_ready
 
     if not is_ready():
         raise KeyError(

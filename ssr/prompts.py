@@ -30,34 +30,44 @@ UNKNOWN = Strategy(
 
 STRATEGIES: tuple[Strategy, ...] = (
     Strategy(1, "Algebraic simplification",
-             "Rewrite the given expressions into simpler equivalent forms (factor, expand, cancel, collect terms) until the answer can be read off."),
+             "Rewrite the given expressions into simpler equivalent forms (factor, expand, cancel, "
+             "collect terms) until the answer can be read off."),
     Strategy(2, "Substitution",
-             "Introduce new variables or substitute known relations so that the problem turns into a simpler or more familiar one."),
+             "Introduce new variables or substitute known relations so that the problem turns into a "
+             "simpler or more familiar one."),
     Strategy(3, "Coordinate geometry",
-             "Place the figure in a coordinate system and turn the geometric conditions into equations on coordinates."),
+             "Place the figure in a coordinate system and turn the geometric conditions into "
+             "equations on coordinates."),
     Strategy(4, "Complex numbers",
              "Model the quantities as complex numbers (roots of unity, polar form, conjugates) and compute with them."),
     Strategy(5, "Number theory",
-             "Use divisibility, modular arithmetic, prime factorisation, gcd/lcm and parity to constrain the unknowns."),
+             "Use divisibility, modular arithmetic, prime factorisation, gcd/lcm and parity to "
+             "constrain the unknowns."),
     Strategy(6, "Combinatorics",
-             "Count systematically: bijections, complementary counting, inclusion-exclusion, stars and bars, binomial identities."),
+             "Count systematically: bijections, complementary counting, inclusion-exclusion, stars "
+             "and bars, binomial identities."),
     Strategy(7, "Probability",
-             "Define the sample space and events precisely, then use symmetry, conditioning, linearity of expectation or complements."),
+             "Define the sample space and events precisely, then use symmetry, conditioning, "
+             "linearity of expectation or complements."),
     Strategy(8, "Functional equations",
-             "Plug in well-chosen values, look for injectivity or symmetry, and guess then verify the form of the function."),
+             "Plug in well-chosen values, look for injectivity or symmetry, and guess then verify "
+             "the form of the function."),
     Strategy(9, "Recursion and invariants",
              "Find a recurrence, an invariant or a monovariant that captures the process, then solve or exploit it."),
     Strategy(10, "Euclidean geometry",
-             "Reason synthetically with similar triangles, angle chasing, power of a point, circle theorems and areas."),
+             "Reason synthetically with similar triangles, angle chasing, power of a point, circle "
+             "theorems and areas."),
     Strategy(11, "Casework",
              "Split the problem into exhaustive, non-overlapping cases and settle each one separately."),
     Strategy(12, "Calculus and inequalities",
-             "Use derivatives, monotonicity, AM-GM, Cauchy-Schwarz or other inequalities to bound or optimise the quantity."),
+             "Use derivatives, monotonicity, AM-GM, Cauchy-Schwarz or other inequalities to bound or "
+             "optimise the quantity."),
     # Only for the pool-size ablation (--strategy_pool_size 15).
     Strategy(13, "Generating functions",
              "Encode the sequence or count as coefficients of a polynomial or power series and manipulate the series."),
     Strategy(14, "Extremal principle and pigeonhole",
-             "Consider the largest or smallest object, or distribute objects into boxes, to force the required structure."),
+             "Consider the largest or smallest object, or distribute objects into boxes, to force "
+             "the required structure."),
     Strategy(15, "Vectors and linear algebra",
              "Represent the objects as vectors or matrices and use dot products, determinants or linear independence."),
 )
@@ -206,10 +216,12 @@ def all_prompts_text() -> dict[str, str]:
         "solve_plain.txt": solve_message(problem),
         "solve_role.txt": solve_message(problem, role="{role}"),
         "solve_method.txt": solve_message(problem, strategy=Strategy(-1, "{strategy}", "{hint}")),
-        "select_strategies.txt": selection_message(problem, 3, strategy_pool(12)) + f"\n\n[assistant prefix] {SELECTION_PREFIX}",
+        "select_strategies.txt": selection_message(problem, 3, strategy_pool(12))
+        + f"\n\n[assistant prefix] {SELECTION_PREFIX}",
         "score_step.txt": "[the path's own prompt, token for token: the solve prompt and the steps so far]"
         + scoring_continuation("{step}"),
-        "score_step_message.txt": step_judging_message(problem, "{previous_steps}", "{step}") + f"\n\n[assistant prefix] {SCORE_PREFIX}",
+        "score_step_message.txt": step_judging_message(problem, "{previous_steps}", "{step}")
+        + f"\n\n[assistant prefix] {SCORE_PREFIX}",
         "roles.txt": "\n".join(f"{i}. {r}" for i, r in enumerate(ROLES)),
         "strategies.txt": "\n".join(f"{s.code}. {s.name}: {s.hint}" for s in (UNKNOWN, *STRATEGIES))
         + "\n\nPool sizes: 6, 9 and 12 take the first strategies in this order; 15 adds 13-15.",

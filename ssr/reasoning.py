@@ -109,8 +109,16 @@ class PathState:
 
     def to_record(self) -> Path:
         return Path(
-            self.index, self.prompt_kind, self.role, self.strategy, self.text, self.answer, self.finish_reason,
-            self.mean_score(), list(self.steps), PathTokens(self.draft_generated, self.target_generated, self.used_tokens),
+            self.index,
+            self.prompt_kind,
+            self.role,
+            self.strategy,
+            self.text,
+            self.answer,
+            self.finish_reason,
+            self.mean_score(),
+            list(self.steps),
+            PathTokens(self.draft_generated, self.target_generated, self.used_tokens),
         )
 
 
@@ -214,7 +222,9 @@ class Reasoner:
     # --- building blocks -------------------------------------------------
     def _sampling(self, max_tokens: int, seed: int, stop: Sequence[str] = ()) -> SamplingParams:
         c = self.cfg
-        return SamplingParams(temperature=c.temperature, top_p=c.top_p, max_tokens=max(1, max_tokens), stop=tuple(stop), seed=seed)
+        return SamplingParams(
+            temperature=c.temperature, top_p=c.top_p, max_tokens=max(1, max_tokens), stop=tuple(stop), seed=seed
+        )
 
     def answer_prompt(self, user_message: str, prefix: str) -> Prompt:
         """A one-shot answer (SPM, message scoring): the thinking block closed, then ``prefix``."""
@@ -232,11 +242,15 @@ class Reasoner:
         pool = strategy_pool(c.strategy_pool_size)
         prompt = self.answer_prompt(selection_message(problem, c.method_num, pool), SELECTION_PREFIX)
         # Greedy and short: SPM is a choice, not a solution.
-        params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=24, stop=("\n",), seed=request_seed(c.seed, *key, "select"))
+        params = SamplingParams(
+            temperature=0.0, top_p=1.0, max_tokens=24, stop=("\n",), seed=request_seed(c.seed, *key, "select")
+        )
         (result,) = yield Request("target", "generate", "select", [prompt], [params], [-1])
         return parse_selection(result.text, c.method_num, pool)
 
-    def _paths_for(self, problem: str, key: tuple, n: int, use_spm: bool) -> Generator[Request, list, tuple[list[PathState], Selection | None]]:
+    def _paths_for(
+        self, problem: str, key: tuple, n: int, use_spm: bool
+    ) -> Generator[Request, list, tuple[list[PathState], Selection | None]]:
         selection = None
         strategies = None
         if use_spm:
@@ -250,7 +264,9 @@ class Reasoner:
         c = self.cfg
         paths, selection = yield from self._paths_for(problem, key, n, use_spm)
         params = [self._sampling(c.token_budget, request_seed(c.seed, *key, p.index, "generate")) for p in paths]
-        results = yield Request("target", "generate", "generate", [p.prompt() for p in paths], params, [p.index for p in paths])
+        results = yield Request(
+            "target", "generate", "generate", [p.prompt() for p in paths], params, [p.index for p in paths]
+        )
         for p, r in zip(paths, results):
             p.text = r.text
             p.used_tokens = p.target_generated = r.completion_tokens
@@ -268,7 +284,11 @@ class Reasoner:
             active = [p for p in paths if p.active]
             idx = [p.index for p in active]
             params = [
-                self._sampling(min(c.max_step_tokens, c.token_budget - p.used_tokens), request_seed(c.seed, *key, p.index, rnd, "draft"), [STEP_STOP])
+                self._sampling(
+                    min(c.max_step_tokens, c.token_budget - p.used_tokens),
+                    request_seed(c.seed, *key, p.index, rnd, "draft"),
+                    [STEP_STOP],
+                )
                 for p in active
             ]
             drafts = yield Request("draft", "generate", "draft", [p.prompt() for p in active], params, idx)
@@ -277,18 +297,32 @@ class Reasoner:
             values = [step_score(s, c.score_method) for s in scores]
             rejected = [i for i, v in enumerate(values) if v < c.score_threshold]
             rewrite_params = [
-                self._sampling(params[i].max_tokens, request_seed(c.seed, *key, active[i].index, rnd, "rewrite"), [STEP_STOP])
+                self._sampling(
+                    params[i].max_tokens, request_seed(c.seed, *key, active[i].index, rnd, "rewrite"), [STEP_STOP]
+                )
                 for i in rejected
             ]
             rewrites = yield Request(
-                "target", "generate", "rewrite", [active[i].prompt() for i in rejected], rewrite_params, [idx[i] for i in rejected]
+                "target",
+                "generate",
+                "rewrite",
+                [active[i].prompt() for i in rejected],
+                rewrite_params,
+                [idx[i] for i in rejected],
             )
             rewrite_of = dict(zip(rejected, rewrites))
             for i, (p, d, s, v) in enumerate(zip(active, drafts, scores, values)):
                 rw = rewrite_of.get(i)
                 step = Step(
-                    d.text, v, list(s.probs), rw is None, rw.text if rw else None, d.completion_tokens,
-                    rw.completion_tokens if rw else 0, s.prompt_tokens, s.cached_prompt_tokens,
+                    d.text,
+                    v,
+                    list(s.probs),
+                    rw is None,
+                    rw.text if rw else None,
+                    d.completion_tokens,
+                    rw.completion_tokens if rw else 0,
+                    s.prompt_tokens,
+                    s.cached_prompt_tokens,
                 )
                 p.draft_generated += d.completion_tokens
                 p.target_generated += step.rewrite_tokens

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -81,7 +80,13 @@ class RunSummary:
 class Scheduler:
     """Serves the requests of many problem coroutines with batched engine calls."""
 
-    def __init__(self, cfg: RunConfig, engines: dict[str, Engine | None], reasoner: Reasoner, on_done: Callable[[Job, ProblemOutcome], None]):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        engines: dict[str, Engine | None],
+        reasoner: Reasoner,
+        on_done: Callable[[Job, ProblemOutcome], None],
+    ):
         self.cfg = cfg
         self.engines = engines
         self.reasoner = reasoner
@@ -91,7 +96,10 @@ class Scheduler:
     def _start(self, job: Job) -> None:
         job.started = time.perf_counter()
         job.started_at = _now()
-        job.usage = {"target": _usage_block() | {"scoring_calls": 0, "scoring_prompt_tokens": 0, "scoring_cached_prompt_tokens": 0}}
+        job.usage = {
+            "target": _usage_block()
+            | {"scoring_calls": 0, "scoring_prompt_tokens": 0, "scoring_cached_prompt_tokens": 0}
+        }
         if self.engines.get("draft") is not None:
             job.usage["draft"] = _usage_block()
         job.coroutine = self.reasoner.coroutine(job.problem.problem, job.key)
@@ -104,11 +112,15 @@ class Scheduler:
             job.pending = None
             self.on_done(job, stop.value)
 
-    def _account(self, job: Job, req: Request, results: Sequence[GenerationResult | ScoreResult], seconds: float) -> None:
+    def _account(
+        self, job: Job, req: Request, results: Sequence[GenerationResult | ScoreResult], seconds: float
+    ) -> None:
         job.phase_seconds[req.phase] = job.phase_seconds.get(req.phase, 0.0) + seconds
         u = job.usage[req.model]
         if results:
-            u["sequential_forward_passes"] += 1 if req.kind == "score" else max(max(r.completion_tokens, 1) for r in results)  # type: ignore[union-attr]
+            u["sequential_forward_passes"] += (
+                1 if req.kind == "score" else max(max(r.completion_tokens, 1) for r in results)
+            )  # type: ignore[union-attr]
         for r in results:
             cached = r.cached_prompt_tokens
             if cached is not None:
@@ -287,7 +299,16 @@ def run_experiment(
         finally:
             if bar is not None:
                 bar.close()
-        return RunSummary(total, skipped, written, out_dir, time.perf_counter() - t0, sched.engine_seconds, counters["steps"], counters["rewrites"])
+        return RunSummary(
+            total,
+            skipped,
+            written,
+            out_dir,
+            time.perf_counter() - t0,
+            sched.engine_seconds,
+            counters["steps"],
+            counters["rewrites"],
+        )
     finally:
         if owned:
             for e in engines.values():
@@ -302,4 +323,11 @@ def _progress_bar(cfg: RunConfig, total: int, done: int):
 
     from ssr.logs import terminal
 
-    return tqdm(total=total, initial=done, desc=f"{cfg.method}:{cfg.dataset_name}", unit="problem", file=terminal(), dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        initial=done,
+        desc=f"{cfg.method}:{cfg.dataset_name}",
+        unit="problem",
+        file=terminal(),
+        dynamic_ncols=True,
+    )

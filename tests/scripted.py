@@ -52,7 +52,9 @@ def hashed_scores(prompt: str) -> int:
 class ScriptedEngine(Engine):
     backend = "scripted"
 
-    def __init__(self, generate_fn: GenerateFn, score_fn: ScoreFn = hashed_scores, name: str = "scripted", n_params: int = 1000):
+    def __init__(
+        self, generate_fn: GenerateFn, score_fn: ScoreFn = hashed_scores, name: str = "scripted", n_params: int = 1000
+    ):
         self.generate_fn = generate_fn
         self.score_fn = score_fn
         self.name = name
@@ -101,7 +103,9 @@ class ScriptedEngine(Engine):
         return out
 
     def info(self) -> ModelInfo:
-        return ModelInfo(name=self.name, n_params=self.n_params, n_layers=2, hidden_size=8, n_heads=2, n_kv_heads=2, head_dim=4)
+        return ModelInfo(
+            name=self.name, n_params=self.n_params, n_layers=2, hidden_size=8, n_heads=2, n_kv_heads=2, head_dim=4
+        )
 
 
 def chat_user_text(rendered: str) -> str:

@@ -15,7 +15,13 @@ def parser():
 def test_paper_option_names_and_defaults():
     cfg = config_from_args("ssr", parser(), ["--model_name", "M", "--repeat_id", "6", "--problem_id", "60-89"])
     assert (cfg.target_model, cfg.repeat_id, cfg.problem_id) == ("M", 6, "60-89")
-    assert (cfg.score_threshold, cfg.token_budget, cfg.max_step_tokens, cfg.temperature, cfg.top_p) == (7.0, 8192, 512, 0.6, 0.95)
+    assert (cfg.score_threshold, cfg.token_budget, cfg.max_step_tokens, cfg.temperature, cfg.top_p) == (
+        7.0,
+        8192,
+        512,
+        0.6,
+        0.95,
+    )
 
 
 def test_boolean_flags_accept_bare_and_valued_forms():
@@ -60,10 +66,30 @@ def test_swap_models_replaces_what_a_preset_sets_but_not_what_to_run(monkeypatch
     monkeypatch.setenv("SSR_SWAP_MODELS", "smoke")
     parser = argparse.ArgumentParser()
     add_run_args(parser)
-    argv = ["--dataset_name", "aime", "--problem_id", "60-89", "--repeat_id", "3", "--model_name", "Qwen/QwQ-32B",
-            "--token_budget", "8192", "--method_num", "3", "--output_dir", "results/x"]
+    argv = [
+        "--dataset_name",
+        "aime",
+        "--problem_id",
+        "60-89",
+        "--repeat_id",
+        "3",
+        "--model_name",
+        "Qwen/QwQ-32B",
+        "--token_budget",
+        "8192",
+        "--method_num",
+        "3",
+        "--output_dir",
+        "results/x",
+    ]
     cfg = config_from_args("ssr", parser, argv)
-    assert (cfg.dataset_name, cfg.problem_id, cfg.repeat_id, cfg.method_num, cfg.output_dir) == ("aime", "60-89", 3, 3, "results/x")
+    assert (cfg.dataset_name, cfg.problem_id, cfg.repeat_id, cfg.method_num, cfg.output_dir) == (
+        "aime",
+        "60-89",
+        3,
+        3,
+        "results/x",
+    )
     assert cfg.target_model != "Qwen/QwQ-32B" and cfg.token_budget == 16  # typed, but swapped with the models
     assert cfg.extra["swapped_models"] == "smoke" and "SSR_SWAP_MODELS=smoke" in capsys.readouterr().err
     monkeypatch.setenv("SSR_SWAP_MODELS", "huge")
@@ -76,9 +102,28 @@ def test_new_options_reach_the_config():
 
     parser = argparse.ArgumentParser()
     add_run_args(parser)
-    cfg = config_from_args("ssr", parser, ["--prompt_format", "raw", "--score_prompt", "grader", "--gpu_memory_utilization", "0.5",
-                                           "--block_size", "32", "--verbose"])
-    assert (cfg.prompt_format, cfg.score_prompt, cfg.target_gpu_memory_utilization, cfg.block_size, cfg.verbose) == ("raw", "grader", 0.5, 32, True)
+    cfg = config_from_args(
+        "ssr",
+        parser,
+        [
+            "--prompt_format",
+            "raw",
+            "--score_prompt",
+            "grader",
+            "--gpu_memory_utilization",
+            "0.5",
+            "--block_size",
+            "32",
+            "--verbose",
+        ],
+    )
+    assert (cfg.prompt_format, cfg.score_prompt, cfg.target_gpu_memory_utilization, cfg.block_size, cfg.verbose) == (
+        "raw",
+        "grader",
+        0.5,
+        32,
+        True,
+    )
     with pytest.raises(SystemExit):
         config_from_args("ssr", parser, ["--prompt_format", "xml"])
 
@@ -109,8 +154,14 @@ def test_choices_come_from_the_modules_that_use_the_values():
     assert choices["strategy_pool_size"] is POOL_SIZES and choices["fast"] is FAST_MODES
 
 
-@pytest.mark.parametrize("argv,option", [(["--top_p", "0"], "--top_p"), (["--num_paths", "0"], "--num_paths"),
-                                         (["--score_threshold", "11"], "--score_threshold")])
+@pytest.mark.parametrize(
+    "argv,option",
+    [
+        (["--top_p", "0"], "--top_p"),
+        (["--num_paths", "0"], "--num_paths"),
+        (["--score_threshold", "11"], "--score_threshold"),
+    ],
+)
 def test_bad_values_are_usage_errors_naming_the_option(argv, option, capsys):
     with pytest.raises(SystemExit) as exc:
         config_from_args("ssr", parser(), argv)
@@ -140,19 +191,50 @@ def test_flags_are_not_recorded():
 # ---------------------------------------------------------------- run identity
 # Written out here, not read from ssr.methods, so that a setting dropped from a method's identity fails.
 SCOPE_AND_FLAGS = {
-    "problem_id", "repeat_id", "data_dir", "output_dir", "tensor_parallel_size", "target_gpu_memory_utilization",
-    "draft_gpu_memory_utilization", "enforce_eager", "kv_cache_gib", "target_base_url", "draft_base_url", "api_key_env",
-    "request_timeout", "device", "max_concurrent_problems", "preset", "extra", "overwrite", "progress", "verbose",
+    "problem_id",
+    "repeat_id",
+    "data_dir",
+    "output_dir",
+    "tensor_parallel_size",
+    "target_gpu_memory_utilization",
+    "draft_gpu_memory_utilization",
+    "enforce_eager",
+    "kv_cache_gib",
+    "target_base_url",
+    "draft_base_url",
+    "api_key_env",
+    "request_timeout",
+    "device",
+    "max_concurrent_problems",
+    "preset",
+    "extra",
+    "overwrite",
+    "progress",
+    "verbose",
 }
-SPECULATIVE = {"draft_model", "draft_tokenizer", "max_step_tokens", "score_threshold", "score_method", "score_prompt", "fast"}
+SPECULATIVE = {
+    "draft_model",
+    "draft_tokenizer",
+    "max_step_tokens",
+    "score_threshold",
+    "score_method",
+    "score_prompt",
+    "fast",
+}
 IGNORED = {
     "base": SPECULATIVE | {"num_paths", "use_role_prompts", "method_num", "strategy_pool_size", "use_method_prompts"},
     "parallel": SPECULATIVE | {"method_num", "strategy_pool_size"},  # plain prompts: no SPM
     "spec": {"method_num", "strategy_pool_size", "use_method_prompts"},
     "ssr": {"num_paths", "use_role_prompts", "use_method_prompts"},
 }
-OTHER = {"backend": "hf", "score_method": "average", "score_prompt": "grader", "prompt_format": "raw", "fast": 2,
-         "strategy_pool_size": 6}
+OTHER = {
+    "backend": "hf",
+    "score_method": "average",
+    "score_prompt": "grader",
+    "prompt_format": "raw",
+    "fast": 2,
+    "strategy_pool_size": 6,
+}
 
 
 def _changed(name, value):
@@ -189,10 +271,14 @@ def test_the_tag_keeps_todays_names_and_appends_a_hash_of_the_rest():
     tag = run_tag(RunConfig(method="ssr", top_p=0.9))
     assert tag.startswith("paths3_th7_greedy_budget8192_pool12_fast0_") and len(tag.rsplit("_", 1)[1]) == 8
     # a preset's int for a float setting is the same setting
-    assert run_tag(RunConfig(method="ssr", score_threshold=7, temperature=1)) == run_tag(RunConfig(method="ssr", score_threshold=7.0, temperature=1.0))
+    assert run_tag(RunConfig(method="ssr", score_threshold=7, temperature=1)) == run_tag(
+        RunConfig(method="ssr", score_threshold=7.0, temperature=1.0)
+    )
     spm = RunConfig(method="parallel", use_method_prompts=True)
     assert run_tag(spm) != run_tag(RunConfig(method="parallel", use_method_prompts=True, strategy_pool_size=6))
-    assert run_tag(spm) == run_tag(RunConfig(method="parallel", use_method_prompts=True, num_paths=9, use_role_prompts=True))
+    assert run_tag(spm) == run_tag(
+        RunConfig(method="parallel", use_method_prompts=True, num_paths=9, use_role_prompts=True)
+    )
 
 
 def test_identity_differences_count_a_missing_field_as_its_default():

@@ -150,7 +150,8 @@ def test_temperature_zero_is_deterministic_and_seeds_follow_the_rule(engines):
     assert per_prompt[0] == per_prompt[1] == shared[0]
     # a request's result does not depend on its batch mates
     alone = e.generate(["Hello"], [sp])[0].text
-    mixed = e.generate(["Something else entirely, much longer", "Hello"], [SamplingParams(seed=3, max_tokens=4), sp])[1].text
+    other = SamplingParams(seed=3, max_tokens=4)
+    mixed = e.generate(["Something else entirely, much longer", "Hello"], [other, sp])[1].text
     assert alone == mixed == shared[0]
 
 
@@ -192,7 +193,9 @@ def test_score_digits_is_a_distribution_over_ten_digits(engines):
         from vllm.inputs import TokensPrompt
 
         ids = e.tokenizer(e.render(prompts[1]), add_special_tokens=False)["input_ids"]
-        out = e.llm.generate([TokensPrompt(prompt_token_ids=ids)], e.digit_sampling_params(), use_tqdm=False)[0].outputs[0]
+        out = e.llm.generate([TokensPrompt(prompt_token_ids=ids)], e.digit_sampling_params(), use_tqdm=False)[
+            0
+        ].outputs[0]
         digits = digit_token_ids(e.tokenizer)
         assert out.token_ids[0] in digits
         assert set(out.logprobs[0]) == set(digits)
@@ -380,11 +383,20 @@ class _FlakyHandler(http.server.BaseHTTPRequestHandler):
             return self._send(400, {"message": "bad prompt, says the server"})
         if type(self).calls <= type(self).fail_first:
             return self._send(503, {"message": "busy"})
-        self._send(200, {
-            "choices": [{"text": "ok STOP tail", "finish_reason": "stop", "stop_reason": None,
-                         "logprobs": {"top_logprobs": [{"3": -1.0, "7": -2.0, "x": -0.5}]}}],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 3},
-        })
+        self._send(
+            200,
+            {
+                "choices": [
+                    {
+                        "text": "ok STOP tail",
+                        "finish_reason": "stop",
+                        "stop_reason": None,
+                        "logprobs": {"top_logprobs": [{"3": -1.0, "7": -2.0, "x": -0.5}]},
+                    }
+                ],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 3},
+            },
+        )
 
 
 def test_openai_retries_5xx_and_reports_4xx(tiny_models):
@@ -436,7 +448,15 @@ def test_render_chat_appends_the_partial_assistant_text_verbatim(tiny_models):
 
     tok = AutoTokenizer.from_pretrained(str(tiny_models[0]))
     text = render_chat(tok, chat())
-    assert text == "<|im_start|>system\n" + SYSTEM + "<|im_end|>\n<|im_start|>user\n" + QUESTION + "<|im_end|>\n<|im_start|>assistant\n<think>\n" + PARTIAL
+    assert (
+        text
+        == "<|im_start|>system\n"
+        + SYSTEM
+        + "<|im_end|>\n<|im_start|>user\n"
+        + QUESTION
+        + "<|im_end|>\n<|im_start|>assistant\n<think>\n"
+        + PARTIAL
+    )
     # the packaged Qwen3 template (which reshapes <think> blocks of assistant turns): still verbatim
     qwen3 = AutoTokenizer.from_pretrained(str(qwen_tokenizer_files()))
     thought = "<think>\nhalf a thought"
@@ -483,8 +503,14 @@ def test_seed_rule_and_stop_truncation():
 
 def test_model_info_from_config_variants():
     llama = {
-        "model_type": "llama", "hidden_size": 64, "num_hidden_layers": 3, "num_attention_heads": 4,
-        "num_key_value_heads": 2, "intermediate_size": 128, "vocab_size": 1000, "max_position_embeddings": 512,
+        "model_type": "llama",
+        "hidden_size": 64,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "intermediate_size": 128,
+        "vocab_size": 1000,
+        "max_position_embeddings": 512,
     }
     info = model_info_from_config(llama, "l")
     attn = 64 * 64 + 2 * 64 * 32 + 64 * 64

@@ -34,7 +34,15 @@ def test_engine_output_goes_to_the_log_and_ours_to_the_terminal(tmp_path):
     assert proc.stdout.splitlines() == ["BEFORE", "AFTER"]
     assert proc.stderr.splitlines() == ["OUR PROGRESS", "AFTER ERR"]
     text = log.read_text()
-    for line in ("C-LEVEL STDOUT", "C-LEVEL STDERR", "ENGINE INFO", "ENGINE WARNING", "ENGINE PRINT", "ENGINE PROGRESS BAR", "CHILD PROCESS"):
+    for line in (
+        "C-LEVEL STDOUT",
+        "C-LEVEL STDERR",
+        "ENGINE INFO",
+        "ENGINE WARNING",
+        "ENGINE PRINT",
+        "ENGINE PROGRESS BAR",
+        "CHILD PROCESS",
+    ):
         assert line in text, line
 
 

@@ -31,7 +31,9 @@ def solve(cfg: RunConfig, target: ScriptedEngine, draft: ScriptedEngine | None, 
     """Run one problem through the real scheduler and return its outcome."""
     done = {}
     reasoner = Reasoner(cfg, target.render(_user(".")), equal, extract)
-    sched = Scheduler(cfg, {"target": target, "draft": draft}, reasoner, lambda job, out: done.setdefault("o", (job, out)))
+    sched = Scheduler(
+        cfg, {"target": target, "draft": draft}, reasoner, lambda job, out: done.setdefault("o", (job, out))
+    )
     from ssr.runner import Job
 
     sched.run([Job(Problem("math", 0, problem, "2", {}), 0, path=None)])  # type: ignore[arg-type]
@@ -75,7 +77,11 @@ def test_steps_below_threshold_are_rewritten_by_the_target():
 
     def target_gen(prompt, params):
         calls["n"] += 1
-        return ("Target says \\boxed{2}", "stop", None) if calls["n"] == 3 else (f"Target step {calls['n']}", "stop", "\n\n")
+        return (
+            ("Target says \\boxed{2}", "stop", None)
+            if calls["n"] == 3
+            else (f"Target step {calls['n']}", "stop", "\n\n")
+        )
 
     target = ScriptedEngine(target_gen, const_score(6))
     out = solve(cfg(), target, draft)
@@ -96,7 +102,9 @@ def test_rewrite_continues_from_the_same_prefix_as_the_draft():
     assert rewrites and all(r in draft.seen for r in rewrites)
 
 
-@pytest.mark.parametrize("method,threshold,accepted", [("greedy", 5, False), ("average", 5, True), ("average", 6.1, False)])
+@pytest.mark.parametrize(
+    "method,threshold,accepted", [("greedy", 5, False), ("average", 5, True), ("average", 6.1, False)]
+)
 def test_score_method_greedy_vs_average(method, threshold, accepted):
     probs = [0.0] * 10
     probs[4], probs[9] = 0.6, 0.4  # greedy 4, expected 6.0
@@ -207,7 +215,9 @@ def test_pool_size_ablation_rejects_codes_outside_the_pool():
 
 def test_all_paths_of_a_round_share_one_call_per_phase():
     draft = ScriptedEngine(hashed_steps(answer_after=3))
-    target = ScriptedEngine(target_writes(), lambda prompt: 9 if "Step 0" in prompt.rsplit(SCORE_SUFFIX, 1)[0][-40:] else 3)
+    target = ScriptedEngine(
+        target_writes(), lambda prompt: 9 if "Step 0" in prompt.rsplit(SCORE_SUFFIX, 1)[0][-40:] else 3
+    )
     solve(cfg(num_paths=4, use_role_prompts=True), target, draft)
     assert draft.calls[0] == ("generate", 4)
     assert target.calls[0] == ("score", 4)
@@ -282,7 +292,11 @@ def test_final_tokens_count_accepted_drafts_and_rewrites_only():
     p = solve(cfg(), target, draft).paths[0]
     assert [s.accepted for s in p.steps] == [False, False]
     # both drafts were rejected: the path holds only the target's 3 + 3 tokens (the draft wrote 4 + 2)
-    assert p.used_tokens == 6 and dataclasses.asdict(p.to_record().tokens) == {"draft_generated": 6, "target_generated": 6, "final": 6}
+    assert p.used_tokens == 6 and dataclasses.asdict(p.to_record().tokens) == {
+        "draft_generated": 6,
+        "target_generated": 6,
+        "final": 6,
+    }
 
 
 def test_raw_prompt_format_sends_plain_text_to_every_call():
@@ -317,7 +331,10 @@ def solve_with_grader(c, target, draft):
     return done["o"]
 
 
-@pytest.mark.parametrize("thought", ["So the final answer is 5, but wait let me verify.", "the answer: maybe 12? Let me check", "Answer: \\boxed{5"])
+@pytest.mark.parametrize(
+    "thought",
+    ["So the final answer is 5, but wait let me verify.", "the answer: maybe 12? Let me check", "Answer: \\boxed{5"],
+)
 def test_a_path_ends_only_on_a_complete_box(thought):
     outs = iter([thought, "Checked: \\boxed{5}."])
     draft = ScriptedEngine(lambda p, sp: (next(outs), "stop", "\n\n"))

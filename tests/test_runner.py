@@ -32,7 +32,15 @@ def engines():
 
 
 def config(tmp_path, **kw) -> RunConfig:
-    base = dict(method="ssr", dataset_name="math", output_dir=str(tmp_path), repeat_id=2, method_num=3, token_budget=200, progress=False)
+    base = dict(
+        method="ssr",
+        dataset_name="math",
+        output_dir=str(tmp_path),
+        repeat_id=2,
+        method_num=3,
+        token_budget=200,
+        progress=False,
+    )
     base.update(kw)
     return RunConfig(**base)
 
@@ -108,8 +116,10 @@ KILL_SCRIPT = textwrap.dedent(
         return wrapped
 
     problems = [Problem("math", i, f"P{{i}}", "0", {{}}) for i in range(40)]
-    cfg = RunConfig(method="ssr", output_dir={out!r}, repeat_id=1, method_num=2, max_concurrent_problems=2, progress=False)
-    engines = {{"target": ScriptedEngine(slow(lambda p, sp: ("t", "stop", "\\n\\n"))), "draft": ScriptedEngine(slow(hashed_steps(6)))}}
+    cfg = RunConfig(method="ssr", output_dir={out!r}, repeat_id=1, method_num=2, max_concurrent_problems=2,
+                    progress=False)
+    engines = {{"target": ScriptedEngine(slow(lambda p, sp: ("t", "stop", "\\n\\n"))),
+               "draft": ScriptedEngine(slow(hashed_steps(6)))}}
     r = run_experiment(cfg, problems, engines)
     print("WROTE", len(r.written), "SKIPPED", r.skipped)
     """
@@ -145,10 +155,15 @@ def test_config_is_written_into_every_record(tmp_path):
     run_experiment(cfg, PROBLEMS[:1], engines())
     rec = [to_json(r) for r in load_records(tmp_path).records][0]
     assert rec["config"] == cfg.to_dict()
-    assert not {"overwrite", "progress", "verbose"} & set(rec["config"])  # how the command behaved is no part of the run
+    assert not {"overwrite", "progress", "verbose"} & set(
+        rec["config"]
+    )  # how the command behaved is no part of the run
 
 
-@pytest.mark.parametrize("method,tag", [("base", "budget200"), ("parallel", "paths5_plain_budget200"), ("spec", "paths5_th7_greedy_budget200")])
+@pytest.mark.parametrize(
+    "method,tag",
+    [("base", "budget200"), ("parallel", "paths5_plain_budget200"), ("spec", "paths5_th7_greedy_budget200")],
+)
 def test_run_tags_separate_methods_and_settings(tmp_path, method, tag):
     cfg = config(tmp_path, method=method, repeat_id=1)
     assert run_dir(cfg).name == tag
@@ -206,7 +221,9 @@ def test_a_folder_of_other_settings_is_refused_by_name_and_overwrite_redoes_it(t
 
     now = config(tmp_path, repeat_id=1)
     before = _records_of(config(tmp_path, repeat_id=1, target_model="other-model", top_p=0.9), now)
-    with pytest.raises(SettingsMismatch, match=r"2 complete record\(s\).*--target_model \(recorded 'other-model'.*--top_p") as exc:
+    with pytest.raises(
+        SettingsMismatch, match=r"2 complete record\(s\).*--target_model \(recorded 'other-model'.*--top_p"
+    ) as exc:
         run_experiment(now, PROBLEMS[:2], engines())
     assert "--overwrite" in str(exc.value)
     assert {p: p.read_bytes() for p in run_dir(now).iterdir()} == before  # nothing lost
@@ -244,13 +261,17 @@ def test_a_record_not_marked_complete_is_redone(tmp_path):
 def test_by_default_a_step_ends_its_path_only_on_a_complete_box(tmp_path):
     """run_experiment's own default answer rule (no extraction handed in): a thought that names an answer
     does not end the path; the boxed answer does."""
+
     def draft_fn(prompt, params):
         if "but wait" in prompt:
             return "Checked: \\boxed{5}.", "stop", "\n\n"
         return "So the final answer is 4, but wait let me verify.", "stop", "\n\n"
 
     cfg = config(tmp_path, method="spec", num_paths=1, repeat_id=1)
-    eng = {"target": ScriptedEngine(lambda p, sp: ("t", "stop", "\n\n"), lambda p: 9), "draft": ScriptedEngine(draft_fn)}
+    eng = {
+        "target": ScriptedEngine(lambda p, sp: ("t", "stop", "\n\n"), lambda p: 9),
+        "draft": ScriptedEngine(draft_fn),
+    }
     run_experiment(cfg, [Problem("math", 0, "What is 2+3?", "5", {})], eng, equal=lambda a, b: a == b)
     (rec,) = load_records(run_dir(cfg)).records
     (path,) = rec.paths

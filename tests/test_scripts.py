@@ -41,7 +41,9 @@ def vllm_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     procs = {}
     for method, (script, extra) in SCRIPTS.items():
-        procs[method] = run([script, "--preset", "tiny", "--backend", "vllm", "--output_dir", str(out), "--no_progress", *extra])
+        procs[method] = run(
+            [script, "--preset", "tiny", "--backend", "vllm", "--output_dir", str(out), "--no_progress", *extra]
+        )
     return out, procs
 
 
@@ -62,7 +64,9 @@ def test_script_writes_complete_records_with_the_real_vllm_engine(vllm_results, 
         assert rec["usage"]["draft"]["generated_tokens"] > 0
         assert rec["usage"]["target"]["scoring_calls"] == len(steps)
         # per scoring pass, prompt tokens prefilled vs served from vLLM's prefix cache (reported, never None)
-        assert all(s["score_prompt_tokens"] > 0 and 0 <= s["score_cached_tokens"] < s["score_prompt_tokens"] for s in steps)
+        assert all(
+            s["score_prompt_tokens"] > 0 and 0 <= s["score_cached_tokens"] < s["score_prompt_tokens"] for s in steps
+        )
         assert sum(s["score_cached_tokens"] for s in steps) > 0  # later steps reuse the path's cached blocks
         assert sum(s["score_prompt_tokens"] for s in steps) == rec["usage"]["target"]["scoring_prompt_tokens"]
     else:
@@ -97,10 +101,21 @@ def test_rerun_skips_finished_problems(vllm_results):
 
 def test_eval_scripts_score_the_results(vllm_results, tmp_path):
     out, _ = vllm_results
-    proc = run(["baseline_eval.py", "--result_dir", str(out / "base"), str(out / "parallel"), "--out", str(tmp_path / "b")])
+    proc = run(
+        ["baseline_eval.py", "--result_dir", str(out / "base"), str(out / "parallel"), "--out", str(tmp_path / "b")]
+    )
     assert "base/budget96" in proc.stdout and "parallel/paths2_spm2_pool12_budget96" in proc.stdout
     proc = run(
-        ["spec_eval.py", "--result_dir", str(out / "spec"), str(out / "ssr"), "--baseline_dir", str(out / "base"), "--out", str(tmp_path / "s")]
+        [
+            "spec_eval.py",
+            "--result_dir",
+            str(out / "spec"),
+            str(out / "ssr"),
+            "--baseline_dir",
+            str(out / "base"),
+            "--out",
+            str(tmp_path / "s"),
+        ]
     )
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     runs = {r["method"]: r for r in summary["runs"]}
@@ -113,7 +128,20 @@ def test_eval_scripts_score_the_results(vllm_results, tmp_path):
 
 def test_transformers_backend_runs_ssr_and_base(tmp_path):
     for script in ("spec_scale_reason_2.py", "base_test.py"):
-        run([script, "--preset", "tiny", "--backend", "hf", "--problem_id", "3", "--output_dir", str(tmp_path), "--no_progress"])
+        run(
+            [
+                script,
+                "--preset",
+                "tiny",
+                "--backend",
+                "hf",
+                "--problem_id",
+                "3",
+                "--output_dir",
+                str(tmp_path),
+                "--no_progress",
+            ]
+        )
     recs = [to_json(r) for r in load_records(tmp_path).records]
     assert sorted(r["method"] for r in recs) == ["base", "ssr"]
     assert all(r["config"]["backend"] == "hf" for r in recs)
@@ -129,14 +157,12 @@ for dataset in math aime; do
   done
 done
 """
-    script = script.replace("--problem_id {ids}", '--problem_id $([ $dataset = aime ] && echo 60 || echo 0)')
+    script = script.replace("--problem_id {ids}", "--problem_id $([ $dataset = aime ] && echo 60 || echo 0)")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     tags = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("ssr/*/*"))
-    assert tags == [
-        f"ssr/{d}/paths2_th{t}_greedy_budget96_pool12_fast0" for d in ("aime", "math") for t in (6, 8)
-    ]
+    assert tags == [f"ssr/{d}/paths2_th{t}_greedy_budget96_pool12_fast0" for d in ("aime", "math") for t in (6, 8)]
 
 
 @pytest.mark.parametrize(
@@ -157,7 +183,15 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, args, message):
 
 def test_missing_model_path_is_a_clear_error_and_writes_nothing(tmp_path):
     proc = run(
-        ["base_test.py", "--backend", "hf", "--target_model", str(tmp_path / "no-such-model"), "--output_dir", str(tmp_path / "o")],
+        [
+            "base_test.py",
+            "--backend",
+            "hf",
+            "--target_model",
+            str(tmp_path / "no-such-model"),
+            "--output_dir",
+            str(tmp_path / "o"),
+        ],
         check=False,
     )
     assert proc.returncode == 1 and "no-such-model" in proc.stderr

@@ -22,16 +22,23 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 GENERATE = [
-    "python base_test.py --dataset_name aime --problem_id 60-89 --repeat_id 3 --model_name Qwen/QwQ-32B --output_dir results/baseline_vllm_test",
-    "python scale_reason.py --dataset_name aime --problem_id 60-89 --repeat_id 3 --model_name Qwen/QwQ-32B --output_dir results/scale_reason --use_role_prompts",
-    "python spec_scale_reason.py --dataset_name aime --problem_id 60-89 --repeat_id 3 --output_dir results/spec_scale_Inf --score_threshold 7.0 --token_budget 8192 --score_method greedy",
-    "python spec_scale_reason_2.py --dataset_name aime --problem_id 60-89 --repeat_id 3 --output_dir results/spec_scale_m --score_threshold 7.0 --token_budget 8192 --score_method greedy --method_num 3",
+    "python base_test.py --dataset_name aime --problem_id 60-89 --repeat_id 3 --model_name Qwen/QwQ-32B --output_dir results/baseline_vllm_test",  # noqa: E501 - the authors' README commands, verbatim
+    "python scale_reason.py --dataset_name aime --problem_id 60-89 --repeat_id 3 --model_name Qwen/QwQ-32B --output_dir results/scale_reason --use_role_prompts",  # noqa: E501 - the authors' README commands, verbatim
+    "python spec_scale_reason.py --dataset_name aime --problem_id 60-89 --repeat_id 3 --output_dir results/spec_scale_Inf --score_threshold 7.0 --token_budget 8192 --score_method greedy",  # noqa: E501 - the authors' README commands, verbatim
+    "python spec_scale_reason_2.py --dataset_name aime --problem_id 60-89 --repeat_id 3 --output_dir results/spec_scale_m --score_threshold 7.0 --token_budget 8192 --score_method greedy --method_num 3",  # noqa: E501 - the authors' README commands, verbatim
 ]
 EVALUATE = [
     "python baseline_eval.py --dataset_name aime --model_name QwQ-32B --results_dir results/baseline_vllm_test",
     "python spec_eval.py --dataset_name aime --model_name QwQ-32b --results_dir results/spec_scale_m",
 ]
-SCRIPTS = ["base_test.py", "scale_reason.py", "spec_scale_reason.py", "spec_scale_reason_2.py", "baseline_eval.py", "spec_eval.py"]
+SCRIPTS = [
+    "base_test.py",
+    "scale_reason.py",
+    "spec_scale_reason.py",
+    "spec_scale_reason_2.py",
+    "baseline_eval.py",
+    "spec_eval.py",
+]
 
 
 def run(command: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -61,10 +68,18 @@ def records(folder: Path) -> list[Path]:
 
 def test_generation_commands_write_every_problem_and_repeat(workdir):
     root, procs = workdir
-    for folder, method in [("baseline_vllm_test", "base"), ("scale_reason", "parallel"), ("spec_scale_Inf", "spec"), ("spec_scale_m", "ssr")]:
+    for folder, method in [
+        ("baseline_vllm_test", "base"),
+        ("scale_reason", "parallel"),
+        ("spec_scale_Inf", "spec"),
+        ("spec_scale_m", "ssr"),
+    ]:
         files = records(root / "results" / folder / method / "aime")
         assert len(files) == 30 * 3, folder
-        assert files[0].name.startswith("problem_") and {f.name for f in files} >= {"problem_60_repeat_0.json", "problem_89_repeat_2.json"}
+        assert files[0].name.startswith("problem_") and {f.name for f in files} >= {
+            "problem_60_repeat_0.json",
+            "problem_89_repeat_2.json",
+        }
     assert "SSR_SWAP_MODELS=smoke" in procs["base_test.py"].stderr  # the swap is said, not silent
 
 

@@ -31,7 +31,10 @@ def test_unknown_code_zero_is_a_valid_choice():
     assert s.codes == [0, 4] and s.padded == 0
 
 
-@pytest.mark.parametrize("size,code,valid", [(6, 6, True), (6, 7, False), (9, 9, True), (9, 10, False), (12, 12, True), (15, 15, True), (12, 13, False)])
+@pytest.mark.parametrize(
+    "size,code,valid",
+    [(6, 6, True), (6, 7, False), (9, 9, True), (9, 10, False), (12, 12, True), (15, 15, True), (12, 13, False)],
+)
 def test_pool_size_ablation_limits_valid_codes(size, code, valid):
     s = parse_selection(str(code), 1, strategy_pool(size))
     assert s.codes == ([code] if valid else [0])
@@ -47,4 +50,11 @@ def test_pool_sizes_are_prefixes_and_bad_size_rejected():
 
 def test_selection_record_is_json_ready():
     d = parse_selection("2", 2, strategy_pool(12)).to_dict()
-    assert d == {"raw": "2", "parsed": [2], "codes": [2, 0], "padded": 1, "pool_size": 12, "strategies": ["Substitution", "Unknown"]}
+    assert d == {
+        "raw": "2",
+        "parsed": [2],
+        "codes": [2, 0],
+        "padded": 1,
+        "pool_size": 12,
+        "strategies": ["Substitution", "Unknown"],
+    }

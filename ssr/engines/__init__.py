@@ -135,7 +135,9 @@ def build_engine(role: str, cfg: Any) -> Engine:
         from ssr.engines.hf_engine import HFEngine
 
         return HFEngine(model, tokenizer=tokenizer, device=cfg.device, dtype=cfg.dtype, max_model_len=cfg.max_model_len)
-    raise EngineError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} (ssr.config.resolve picks the default)")
+    raise EngineError(
+        f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} (ssr.config.resolve picks the default)"
+    )
 
 
 def build_engines(cfg: Any, need_draft: bool) -> tuple[Engine, Engine | None]:

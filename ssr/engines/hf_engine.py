@@ -53,7 +53,13 @@ def _torch_dtype(dtype: str | Any, device: str) -> Any:
     if dtype == "auto":
         # bf16/fp16 matmuls are slow or missing on most CPUs; on GPU keep the checkpoint's dtype
         return torch.float32 if device == "cpu" else "auto"
-    names = {"float32": torch.float32, "float": torch.float32, "float16": torch.float16, "half": torch.float16, "bfloat16": torch.bfloat16}
+    names = {
+        "float32": torch.float32,
+        "float": torch.float32,
+        "float16": torch.float16,
+        "half": torch.float16,
+        "bfloat16": torch.bfloat16,
+    }
     if dtype not in names:
         raise EngineError(f"unknown dtype {dtype!r}; use auto, float32, float16 or bfloat16")
     return names[dtype]
@@ -76,7 +82,9 @@ class HFEngine(Engine):
             import torch
             from transformers import AutoModelForCausalLM
         except ImportError as exc:
-            raise EngineError(f"the hf backend needs torch and transformers: pip install torch transformers ({exc})") from exc
+            raise EngineError(
+                f"the hf backend needs torch and transformers: pip install torch transformers ({exc})"
+            ) from exc
         self._torch = torch
         self.model_name = check_model_ref(model, "model")
         self.tokenizer_name = check_model_ref(tokenizer, "tokenizer") if tokenizer else self.model_name
@@ -168,7 +176,12 @@ class HFEngine(Engine):
         past = None
         for _step in range(max(limits)):
             out = self.model(
-                input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=past, use_cache=True, logits_to_keep=1
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=past,
+                use_cache=True,
+                logits_to_keep=1,
             )
             past = out.past_key_values
             logits = out.logits[:, -1, :]
@@ -247,7 +260,10 @@ class HFEngine(Engine):
                 ).logits[:, -1, :]
                 probs.extend(torch.softmax(logits.float()[:, digit_idx], dim=-1).tolist())
         seconds = time.perf_counter() - t0
-        return [ScoreResult(probs=p, prompt_tokens=len(x), cached_prompt_tokens=None, seconds=seconds) for p, x in zip(probs, encoded)]
+        return [
+            ScoreResult(probs=p, prompt_tokens=len(x), cached_prompt_tokens=None, seconds=seconds)
+            for p, x in zip(probs, encoded)
+        ]
 
     def counted_params(self) -> int:
         """Parameters counted from the loaded weights, on the same terms as ``ModelInfo.n_params``."""
@@ -265,7 +281,9 @@ class HFEngine(Engine):
             counted = self.counted_params()
             if not self._info.n_params:
                 self._info.n_params = counted
-            self._info.extra.update(backend="hf", counted_params=counted, dtype=str(self.model.dtype), device=self.device)
+            self._info.extra.update(
+                backend="hf", counted_params=counted, dtype=str(self.model.dtype), device=self.device
+            )
         return self._info
 
     def close(self) -> None:
@@ -275,4 +293,3 @@ class HFEngine(Engine):
         gc.collect()
         if self.device.startswith("cuda"):
             self._torch.cuda.empty_cache()
-

@@ -104,7 +104,9 @@ class OpenAIEngine(Engine):
         self.model = model
         self.tokenizer_name = tokenizer or model
         if not self.tokenizer_name:
-            raise EngineError("the openai backend needs a tokenizer (name or folder) to render prompts and count tokens")
+            raise EngineError(
+                "the openai backend needs a tokenizer (name or folder) to render prompts and count tokens"
+            )
         self.tokenizer = load_tokenizer(self.tokenizer_name)
         self._digit_ids = digit_token_ids(self.tokenizer)
         self.api_key = api_key
@@ -187,7 +189,9 @@ class OpenAIEngine(Engine):
                 if self.model is None or len(ids) == 1:
                     if ids:
                         if self.model is not None:
-                            log.warning("server at %s serves %r, not %r: using %r", self.base_url, ids[0], self.model, ids[0])
+                            log.warning(
+                                "server at %s serves %r, not %r: using %r", self.base_url, ids[0], self.model, ids[0]
+                            )
                         self.model = ids[0]
                 elif ids:
                     raise EngineError(f"server at {self.base_url} does not serve {self.model!r}; it serves {ids}")
@@ -260,7 +264,9 @@ class OpenAIEngine(Engine):
             r.seconds = seconds
         return results
 
-    def _parse_completion(self, data: dict[str, Any], prompt_text: str | list[int], p: SamplingParams) -> GenerationResult:
+    def _parse_completion(
+        self, data: dict[str, Any], prompt_text: str | list[int], p: SamplingParams
+    ) -> GenerationResult:
         try:
             choice = data["choices"][0]
         except (KeyError, IndexError, TypeError) as exc:
@@ -284,7 +290,13 @@ class OpenAIEngine(Engine):
         )
 
     def _score_body(self, text: str | list[int]) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "prompt": text, "max_tokens": 1, "temperature": 0.0, "logprobs": 10}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": text,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": 10,
+        }
         if self._send_vllm_extras:
             body.update(
                 add_special_tokens=False,
@@ -318,7 +330,11 @@ class OpenAIEngine(Engine):
                 data = self._call("POST", "/completions", self._score_body(text))
             except _HTTPError as exc:
                 if exc.status == 400 and self._send_vllm_extras:
-                    log.warning("server at %s rejected vLLM's scoring extras (%s); retrying with plain logprobs", self.base_url, exc)
+                    log.warning(
+                        "server at %s rejected vLLM's scoring extras (%s); retrying with plain logprobs",
+                        self.base_url,
+                        exc,
+                    )
                     self._send_vllm_extras = False
                     data = self._post("/completions", self._score_body(text))
                 else:

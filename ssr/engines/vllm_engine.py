@@ -155,7 +155,14 @@ class VLLMEngine(Engine):
     def _describe(self) -> str:
         a = self.engine_args
         return ", ".join(
-            f"{k}={a[k]}" for k in ("dtype", "tensor_parallel_size", "gpu_memory_utilization", "kv_cache_memory_bytes", "max_model_len")
+            f"{k}={a[k]}"
+            for k in (
+                "dtype",
+                "tensor_parallel_size",
+                "gpu_memory_utilization",
+                "kv_cache_memory_bytes",
+                "max_model_len",
+            )
         )
 
     # ------------------------------------------------------------ Engine API
@@ -257,7 +264,9 @@ class VLLMEngine(Engine):
             except Exception:  # noqa: BLE001
                 hf_config = load_config(self.model)
             self._info = model_info_from_config(hf_config, self.model, self.max_model_len)
-            self._info.extra.update(backend="vllm", dtype=str(self.llm.llm_engine.model_config.dtype), on_cpu=self.on_cpu)
+            self._info.extra.update(
+                backend="vllm", dtype=str(self.llm.llm_engine.model_config.dtype), on_cpu=self.on_cpu
+            )
         return self._info
 
     def reset_cache(self) -> None:
