@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for the HTML-report browser test (tests/test_report.py).
+# Headless Chromium for the HTML-report browser tests (scripts/test.sh fails when this does).
 # Idempotent: returns at once when chromium and chromedriver are already installed.
 # Debian/Ubuntu only; needs root (or sudo) the first time.
 set -euo pipefail
@@ -16,7 +16,7 @@ if [ "$(id -u)" -ne 0 ]; then
     if have sudo; then
         SUDO="sudo"
     else
-        echo "install_browser.sh: need root (or sudo) to install chromium; the browser test will be skipped" >&2
+        echo "install_browser.sh: need root (or sudo) to install chromium for the browser tests" >&2
         exit 1
     fi
 fi

@@ -133,7 +133,8 @@ def test_cache_dirs(tmp_path, monkeypatch):
     assert target == str(tmp_path / "home/.cache/ssr/models/qwen2.5-coder-1.5b-instruct")
     monkeypatch.setenv("SSR_CACHE_DIR", str(tmp_path / "env"))
     assert demo_models.cpu_demo_model_dirs()[0] == str(tmp_path / "env/models/qwen2.5-coder-0.5b-instruct")
-    assert demo_models.cpu_demo_model_dirs(tmp_path / "arg")[1] == str(tmp_path / "arg/models/qwen2.5-coder-1.5b-instruct")
+    target = demo_models.cpu_demo_model_dirs(tmp_path / "arg")[1]
+    assert target == str(tmp_path / "arg/models/qwen2.5-coder-1.5b-instruct")
     assert not demo_models.is_ready(tmp_path / "arg")
     with pytest.raises(ValueError, match="unknown model role"):
         demo_models.is_ready(tmp_path / "arg", only="drafty")
@@ -353,7 +354,8 @@ def test_marker_detects_incomplete_folder(fake, damage):
         calls.append(g)
         return _fake_converter(g, o, d)
 
-    folder2, did = demo_models.ensure_model(spec, cache, wheel_dir, converter=counting_converter, downloader=_no_download,
+    folder2, did = demo_models.ensure_model(spec, cache, wheel_dir, converter=counting_converter,
+                                            downloader=_no_download,
                                    progress=False)
     assert did and len(calls) == 1 and demo_models.check_model_dir(folder2, spec) == []
     assert not any(p.name.startswith(f".{spec.name}.tmp-") for p in folder2.parent.iterdir())

@@ -120,7 +120,10 @@ def test_extract_answer_on_huge_inputs():
     [
         ("thus \\boxed{12}.", "12"),
         ("Therefore, the answer is $\\boxed{\\frac{14}{3}}$.", "\\frac{14}{3}"),
-        ("\\[\n\\boxed{\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}}\n\\]", "\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}"),
+        (
+            "\\[\n\\boxed{\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}}\n\\]",
+            "\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}",
+        ),
         ("\\fbox{7}", "7"),
         ("$\\boxed 5$", "5"),
         ("\\boxed{\\boxed{5}}", "5"),
@@ -151,7 +154,12 @@ def test_boxed_answer(step, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["The final answer is $\\frac{1}{2}$.", "Final Answer: The final answer is 12. I hope it is correct.", "Answer: 17", "answer: \\(7\\)"],
+    [
+        "The final answer is $\\frac{1}{2}$.",
+        "Final Answer: The final answer is 12. I hope it is correct.",
+        "Answer: 17",
+        "answer: \\(7\\)",
+    ],
 )
 def test_boxed_answer_never_uses_fallbacks(text):
     assert extract_answer(text) is not None

@@ -20,6 +20,9 @@ from ssr.extraction import boxed_answer, extract_answer
 from ssr.grading import is_equivalent, normalize_answer
 
 
+BENCHMARKS = ("math500.jsonl", "aime_2024.jsonl", "livemathbench_amc_en.jsonl", "amc23.jsonl")
+
+
 def load(name: str) -> list[dict]:
     with open(DATA_DIR / name, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -376,8 +379,9 @@ def test_raw_boxed_prediction_is_unwrapped():
 
 @pytest.mark.parametrize(
     "pred,gold",
-    [("25", "025"), ("240", "204"), ("338,551", "$338,551$"), ("1.8", "1\\frac{4}{5}"), ("5", "x=5"), ("Evelyn", "\\text{Evelyn}"),
-     ("42_8", "52_8"), ("(C)", "\\text{(C)}"), ("3", "\\text{(C)}"), ("\\frac{3}{14}", "\\frac{14}{3}"), ("5.4", "5.4 \\text{ cents}"),
+    [("25", "025"), ("240", "204"), ("338,551", "$338,551$"), ("1.8", "1\\frac{4}{5}"), ("5", "x=5"),
+     ("Evelyn", "\\text{Evelyn}"), ("42_8", "52_8"), ("(C)", "\\text{(C)}"), ("3", "\\text{(C)}"),
+     ("\\frac{3}{14}", "\\frac{14}{3}"), ("5.4", "5.4 \\text{ cents}"),
      ("-2, 1", "1,-2"), ("x = 7, x = 3, x = 5", "3, 5, 7"), ("3, 5", "3, 5, 7"), ("2, -3", "2"), ("2", "2, -3"),
      ("15\\frac{39}{40}, \\frac{639}{40}", "\\frac{639}{40}"), ("6 - 5\\mathrm{i}", "6 - 5i"), ("1,000", "1000")],
 )
@@ -393,14 +397,17 @@ def test_common_cases_never_reach_the_worker(monkeypatch, pred, gold):
 
 @pytest.mark.parametrize(
     "a,b",
-    [("\\boxed{\\dfrac{1}{2}}", "\\frac12"), ("$338,551$", "338551"), ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3,\\frac{\\pi}{2})"),
-     ("90^\\circ", "90"), ("\\text{(C)}", "C"), ("x = 5", "5"), ("\\text{Evelyn}", "evelyn"), ("52_{8}", "52_8"), ("10,\\!080", "10080")],
+    [("\\boxed{\\dfrac{1}{2}}", "\\frac12"), ("$338,551$", "338551"),
+     ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3,\\frac{\\pi}{2})"), ("90^\\circ", "90"), ("\\text{(C)}", "C"),
+     ("x = 5", "5"), ("\\text{Evelyn}", "evelyn"), ("52_{8}", "52_8"), ("10,\\!080", "10080")],
 )
 def test_normalize_answer_groups_spellings_of_one_answer(a, b):
     assert normalize_answer(a) == normalize_answer(b)
 
 
-@pytest.mark.parametrize("a,b", [("(1,2)", "12"), ("[2,5)", "(2,5)"), ("3, 5, 7", "357"), ("2k", "2k+2"), ("52_8", "52_9")])
+@pytest.mark.parametrize(
+    "a,b", [("(1,2)", "12"), ("[2,5)", "(2,5)"), ("3, 5, 7", "357"), ("2k", "2k+2"), ("52_8", "52_9")]
+)
 def test_normalize_answer_keeps_different_answers_apart(a, b):
     assert normalize_answer(a) != normalize_answer(b)
 
@@ -446,14 +453,16 @@ def test_list_parts(answer, parts):
 @needs_benchmark_data
 def test_lists_among_the_golds():
     """Exactly the MATH-500 golds that are unordered lists are read as lists, and nothing else."""
-    golds = [str(r["answer"]) for name in ("math500.jsonl", "aime_2024.jsonl", "livemathbench_amc_en.jsonl", "amc23.jsonl") for r in load(name)]
+    golds = [str(r["answer"]) for name in BENCHMARKS for r in load(name)]
     lists = sorted(g for g in golds if len(grading._list_parts(grading._light_normalize(g))) > 1)
-    assert lists == sorted(["1,-2", "3, 5, 7", "-2,1", "1 \\pm \\sqrt{19}", "3 \\pm 2 \\sqrt{2}", "\\{1\\pm\\sqrt{5},-2\\}"])
+    expected = ["1,-2", "3, 5, 7", "-2,1", "1 \\pm \\sqrt{19}", "3 \\pm 2 \\sqrt{2}", "\\{1\\pm\\sqrt{5},-2\\}"]
+    assert lists == sorted(expected)
 
 
 @pytest.mark.parametrize(
     "a,b",
-    [("2, -3", "-3,2"), ("x=2, x=-3", "-3, 2"), ("\\{-3, 2\\}", "2, -3, 2"), ("1 \\pm \\sqrt{19}", "1-\\sqrt{19}, 1+\\sqrt{19}"),
+    [("2, -3", "-3,2"), ("x=2, x=-3", "-3, 2"), ("\\{-3, 2\\}", "2, -3, 2"),
+     ("1 \\pm \\sqrt{19}", "1-\\sqrt{19}, 1+\\sqrt{19}"),
      ("6 - 5\\mathrm{i}", "6-5i")],
 )
 def test_normalize_answer_sorts_unordered_lists(a, b):
@@ -537,7 +546,7 @@ def test_concurrent_callers_get_their_own_verdicts():
 
 @needs_benchmark_data
 def test_every_gold_matches_itself():
-    golds = [r["answer"] for name in ("math500.jsonl", "aime_2024.jsonl", "livemathbench_amc_en.jsonl", "amc23.jsonl") for r in load(name)]
+    golds = [r["answer"] for name in BENCHMARKS for r in load(name)]
     assert len(golds) == 616
     assert [g for g in golds if not is_equivalent(g, g)] == []
     # and the common ways of writing a gold: in `$...$` or in a box
