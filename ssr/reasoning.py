@@ -62,8 +62,6 @@ class Request:
     phase: str  # "select" | "draft" | "score" | "rewrite" | "generate" (for timing)
     prompts: list[Prompt]
     params: list[SamplingParams] = field(default_factory=list)
-    # index of the path each prompt belongs to (-1: not a path, e.g. SPM)
-    path_index: list[int] = field(default_factory=list)
 
 
 def continued(prompt_format: str, user_message: str, assistant_text: str) -> Prompt:
@@ -245,7 +243,7 @@ class Reasoner:
         params = SamplingParams(
             temperature=0.0, top_p=1.0, max_tokens=24, stop=("\n",), seed=request_seed(c.seed, *key, "select")
         )
-        (result,) = yield Request("target", "generate", "select", [prompt], [params], [-1])
+        (result,) = yield Request("target", "generate", "select", [prompt], [params])
         return parse_selection(result.text, c.method_num, pool)
 
     def _paths_for(
@@ -264,9 +262,7 @@ class Reasoner:
         c = self.cfg
         paths, selection = yield from self._paths_for(problem, key, n, use_spm)
         params = [self._sampling(c.token_budget, request_seed(c.seed, *key, p.index, "generate")) for p in paths]
-        results = yield Request(
-            "target", "generate", "generate", [p.prompt() for p in paths], params, [p.index for p in paths]
-        )
+        results = yield Request("target", "generate", "generate", [p.prompt() for p in paths], params)
         for p, r in zip(paths, results):
             p.text = r.text
             p.used_tokens = p.target_generated = r.completion_tokens
@@ -282,7 +278,6 @@ class Reasoner:
         rnd = 0
         while decision is None and any(p.active for p in paths):
             active = [p for p in paths if p.active]
-            idx = [p.index for p in active]
             params = [
                 self._sampling(
                     min(c.max_step_tokens, c.token_budget - p.used_tokens),
@@ -291,9 +286,9 @@ class Reasoner:
                 )
                 for p in active
             ]
-            drafts = yield Request("draft", "generate", "draft", [p.prompt() for p in active], params, idx)
+            drafts = yield Request("draft", "generate", "draft", [p.prompt() for p in active], params)
             score_prompts = [self.score_prompt(problem, p, d.text) for p, d in zip(active, drafts)]
-            scores = yield Request("target", "score", "score", score_prompts, [], idx)
+            scores = yield Request("target", "score", "score", score_prompts)
             values = [step_score(s, c.score_method) for s in scores]
             rejected = [i for i, v in enumerate(values) if v < c.score_threshold]
             rewrite_params = [
@@ -302,14 +297,8 @@ class Reasoner:
                 )
                 for i in rejected
             ]
-            rewrites = yield Request(
-                "target",
-                "generate",
-                "rewrite",
-                [active[i].prompt() for i in rejected],
-                rewrite_params,
-                [idx[i] for i in rejected],
-            )
+            rewrite_prompts = [active[i].prompt() for i in rejected]
+            rewrites = yield Request("target", "generate", "rewrite", rewrite_prompts, rewrite_params)
             rewrite_of = dict(zip(rejected, rewrites))
             for i, (p, d, s, v) in enumerate(zip(active, drafts, scores, values)):
                 rw = rewrite_of.get(i)
