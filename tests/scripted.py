@@ -89,7 +89,7 @@ class ScriptedEngine(Engine):
             if n > sp.max_tokens:
                 text, reason, stop = " ".join(text.split()[: sp.max_tokens]), "length", None
                 n = sp.max_tokens
-            out.append(GenerationResult(text, reason, self.count_tokens(rendered), n, 0, 0.0, stop))
+            out.append(GenerationResult(text, reason, self.count_tokens(rendered), n, 0, stop))
         return out
 
     def score_digits(self, prompts: Sequence[Prompt]) -> list[ScoreResult]:
@@ -99,7 +99,7 @@ class ScriptedEngine(Engine):
             rendered = self.render(p)
             v = self.score_fn(rendered)
             probs = list(v) if isinstance(v, list) else [1.0 if d == v else 0.0 for d in range(10)]
-            out.append(ScoreResult(probs, self.count_tokens(rendered), 0, 0.0))
+            out.append(ScoreResult(probs, self.count_tokens(rendered), 0))
         return out
 
     def info(self) -> ModelInfo:

@@ -126,7 +126,6 @@ def test_generate_counts_and_length(engines):
         assert r.finish_reason == "length"
         assert r.completion_tokens == 7
         assert r.prompt_tokens == e.count_tokens(e.render(p))
-        assert r.seconds > 0
         assert r.text
         if engines.backend == "hf":
             assert r.cached_prompt_tokens is None

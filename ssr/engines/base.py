@@ -67,8 +67,6 @@ class GenerationResult:
     completion_tokens: int
     # prompt tokens served from the prefix cache; None when the engine does not report it
     cached_prompt_tokens: int | None = None
-    # wall time of the batched call this result came from
-    seconds: float = 0.0
     # the stop string that ended generation, if the engine reports it
     stop_reason: str | None = None
 
@@ -80,7 +78,6 @@ class ScoreResult:
     probs: list[float]
     prompt_tokens: int
     cached_prompt_tokens: int | None = None
-    seconds: float = 0.0
 
     @property
     def greedy(self) -> int:

@@ -17,7 +17,6 @@ counted but not shown, ``"length"`` when ``max_tokens`` (or
 from __future__ import annotations
 
 import gc
-import time
 from typing import Any, Sequence
 
 from ssr.engines.base import (
@@ -234,14 +233,10 @@ class HFEngine(Engine):
         if not prompts:
             return []
         encoded = self._encode_prompts(prompts)
-        t0 = time.perf_counter()
         results: list[GenerationResult] = []
         with self._torch.inference_mode():
             for s in range(0, len(encoded), self.batch_size):
                 results.extend(self._generate_batch(encoded[s : s + self.batch_size], plist[s : s + self.batch_size]))
-        seconds = time.perf_counter() - t0
-        for r in results:
-            r.seconds = seconds
         return results
 
     def score_digits(self, prompts: Sequence[Prompt]) -> list[ScoreResult]:
@@ -250,7 +245,6 @@ class HFEngine(Engine):
         torch = self._torch
         encoded = self._encode_prompts(prompts)
         digit_idx = torch.tensor(self._digit_ids, device=self.device)
-        t0 = time.perf_counter()
         probs: list[list[float]] = []
         with torch.inference_mode():
             for s in range(0, len(encoded), self.batch_size):
@@ -259,11 +253,7 @@ class HFEngine(Engine):
                     input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False, logits_to_keep=1
                 ).logits[:, -1, :]
                 probs.extend(torch.softmax(logits.float()[:, digit_idx], dim=-1).tolist())
-        seconds = time.perf_counter() - t0
-        return [
-            ScoreResult(probs=p, prompt_tokens=len(x), cached_prompt_tokens=None, seconds=seconds)
-            for p, x in zip(probs, encoded)
-        ]
+        return [ScoreResult(probs=p, prompt_tokens=len(x), cached_prompt_tokens=None) for p, x in zip(probs, encoded)]
 
     def counted_params(self) -> int:
         """Parameters counted from the loaded weights, on the same terms as ``ModelInfo.n_params``."""

@@ -257,12 +257,7 @@ class OpenAIEngine(Engine):
             data = self._post("/completions", body)
             return self._parse_completion(data, text, p)
 
-        t0 = time.perf_counter()
-        results = self._map(one, list(zip(texts, plist)))
-        seconds = time.perf_counter() - t0
-        for r in results:
-            r.seconds = seconds
-        return results
+        return self._map(one, list(zip(texts, plist)))
 
     def _parse_completion(
         self, data: dict[str, Any], prompt_text: str | list[int], p: SamplingParams
@@ -356,12 +351,7 @@ class OpenAIEngine(Engine):
                 cached_prompt_tokens=int(cached) if cached is not None else None,
             )
 
-        t0 = time.perf_counter()
-        results = self._map(one, texts)
-        seconds = time.perf_counter() - t0
-        for r in results:
-            r.seconds = seconds
-        return results
+        return self._map(one, texts)
 
     def info(self) -> ModelInfo:
         if self._info is None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gc
 import os
-import time
 from typing import Any, Sequence
 
 from ssr.engines.base import (
@@ -180,13 +179,11 @@ class VLLMEngine(Engine):
             out.append(self._TokensPrompt(prompt_token_ids=ids))
         return out
 
-    def _run(self, token_prompts: list[Any], vparams: Any) -> tuple[list[Any], float]:
-        t0 = time.perf_counter()
+    def _run(self, token_prompts: list[Any], vparams: Any) -> list[Any]:
         try:
-            outs = self.llm.generate(token_prompts, vparams, use_tqdm=False)
+            return self.llm.generate(token_prompts, vparams, use_tqdm=False)
         except Exception as exc:  # noqa: BLE001
             raise EngineError(f"vLLM generate failed on {self.model!r}: {exc}") from exc
-        return outs, time.perf_counter() - t0
 
     def generate(
         self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
@@ -205,7 +202,7 @@ class VLLMEngine(Engine):
             )
             for p in plist
         ]
-        outs, seconds = self._run(token_prompts, vparams)
+        outs = self._run(token_prompts, vparams)
         results = []
         for out in outs:
             o = out.outputs[0]
@@ -217,7 +214,6 @@ class VLLMEngine(Engine):
                     prompt_tokens=len(out.prompt_token_ids),
                     completion_tokens=len(o.token_ids),
                     cached_prompt_tokens=out.num_cached_tokens,
-                    seconds=seconds,
                     stop_reason=o.stop_reason if isinstance(o.stop_reason, str) else None,
                 )
             )
@@ -236,7 +232,7 @@ class VLLMEngine(Engine):
         if not prompts:
             return []
         token_prompts = self._token_prompts(prompts)
-        outs, seconds = self._run(token_prompts, self.digit_sampling_params())
+        outs = self._run(token_prompts, self.digit_sampling_params())
         results = []
         for out in outs:
             o = out.outputs[0]
@@ -252,7 +248,6 @@ class VLLMEngine(Engine):
                     probs=normalise_digit_logprobs(lps),
                     prompt_tokens=len(out.prompt_token_ids),
                     cached_prompt_tokens=out.num_cached_tokens,
-                    seconds=seconds,
                 )
             )
         return results
