@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"block {bs}: {passes} passes, prompt {total / passes:.0f} tok, prefilled {prefilled / passes:.0f}, "
               f"cached {cached / passes:.0f}, {seconds / passes:.2f} s/pass", flush=True)
     if args.out:
-        Path(args.out).write_text(json.dumps({"command": " ".join(["bench/block_size.py", *argv]), "block_sizes": out}, indent=1))
+        Path(args.out).write_text(
+            json.dumps({"command": " ".join(["bench/block_size.py", *argv]), "block_sizes": out}, indent=1)
+        )
     return 0
 
 

@@ -46,8 +46,19 @@ def unit_costs(records: Iterable[Record]) -> dict[str, Any]:
     """
     n = wall = 0.0
     phase: dict[str, float] = {}
-    tok = {"target_generated": 0, "draft_generated": 0, "scoring_passes": 0, "scoring_prompt": 0, "scoring_cached": 0,
-           "scoring_prefilled": 0, "steps": 0, "scored_step_tokens": 0, "rewrite_tokens": 0, "final_path_tokens": 0, "paths": 0}
+    tok = {
+        "target_generated": 0,
+        "draft_generated": 0,
+        "scoring_passes": 0,
+        "scoring_prompt": 0,
+        "scoring_cached": 0,
+        "scoring_prefilled": 0,
+        "steps": 0,
+        "scored_step_tokens": 0,
+        "rewrite_tokens": 0,
+        "final_path_tokens": 0,
+        "paths": 0,
+    }
     for rec in records:
         n += 1
         wall += rec.timing.wall_seconds or 0.0
@@ -139,12 +150,21 @@ def flops_split(records: list[Record], baseline: list[Record], context_len: int 
     unit = sum(base) / len(base)
     models = records[0].models
     per_tok = {role: F.flops_per_token(models[role], context_len) for role in ("target", "draft") if models.get(role)}
-    parts = {"target: the scored steps": 0.0, "target: note, seam, re-prefilled context": 0.0, "target: rewrites and selection": 0.0,
-             "draft: generated": 0.0, "draft: prefill": 0.0}
+    parts = {
+        "target: the scored steps": 0.0,
+        "target: note, seam, re-prefilled context": 0.0,
+        "target: rewrites and selection": 0.0,
+        "draft: generated": 0.0,
+        "draft: prefill": 0.0,
+    }
     final = 0.0
     for rec in records:
         tgt = F.processed_tokens(rec.usage.get("target"))
-        steps = sum(min(s.draft_tokens, s.score_prompt_tokens - (s.score_cached_tokens or 0)) for p in rec.paths for s in p.steps)
+        steps = sum(
+            min(s.draft_tokens, s.score_prompt_tokens - (s.score_cached_tokens or 0))
+            for p in rec.paths
+            for s in p.steps
+        )
         parts["target: the scored steps"] += steps * per_tok["target"]
         parts["target: note, seam, re-prefilled context"] += (tgt["scoring"] - steps) * per_tok["target"]
         parts["target: rewrites and selection"] += (tgt["prefill"] + tgt["generated"]) * per_tok["target"]
@@ -170,7 +190,9 @@ def flops_split(records: list[Record], baseline: list[Record], context_len: int 
     }
 
 
-def analyse(seq: dict[str, dict[str, Any]], batched: dict[str, Path], arms: dict[str, dict[str, Any]], target_model: str) -> dict[str, Any]:
+def analyse(
+    seq: dict[str, dict[str, Any]], batched: dict[str, Path], arms: dict[str, dict[str, Any]], target_model: str
+) -> dict[str, Any]:
     """The bounds section of a benchmark report: ``seq`` is ``unit_costs`` of each arm run one problem at a
     time, ``batched`` the arms' batched run folders, ``arms`` their engine timings."""
     base = seq.get("baseline") or {}
@@ -179,7 +201,9 @@ def analyse(seq: dict[str, dict[str, Any]], batched: dict[str, Path], arms: dict
 
     sp = seq.get("spec-reason") or {}
     if sp and b_tok:
-        per_token = (sp.get("draft_s_per_token") or 0.0) + (_div(sp.get("score_s_per_pass"), sp.get("mean_step_tokens")) or 0.0)
+        per_token = (sp.get("draft_s_per_token") or 0.0) + (
+            _div(sp.get("score_s_per_pass"), sp.get("mean_step_tokens")) or 0.0
+        )
         out["spec_latency_floor"] = {
             "draft_s_per_token": sp.get("draft_s_per_token"),
             "score_s_per_token": _div(sp.get("score_s_per_pass"), sp.get("mean_step_tokens")),
@@ -196,17 +220,28 @@ def analyse(seq: dict[str, dict[str, Any]], batched: dict[str, Path], arms: dict
             "rewrite_ratio": ph.get("rewrite", 0.0) / b_wall,
             "without_rewrites_ratio": (ssr["wall_s"] - ph.get("rewrite", 0.0)) / b_wall,
         }
-        passes, step, rate = ssr["tokens"]["scoring_passes"], ssr.get("mean_step_tokens"), ssr.get("score_prefill_tokens_per_s")
+        passes, step, rate = (
+            ssr["tokens"]["scoring_passes"],
+            ssr.get("mean_step_tokens"),
+            ssr.get("score_prefill_tokens_per_s"),
+        )
         if passes and step and rate:
             min_score = passes * step / rate
             rest = ssr["wall_s"] - ph.get("score", 0.0)
-            out["score_share_floor"] = {"prefill_tokens_per_s": rate, "draft_s_per_token": ssr.get("draft_s_per_token"),
-                                        "share_if_only_the_step": min_score / (rest + min_score)}
+            out["score_share_floor"] = {
+                "prefill_tokens_per_s": rate,
+                "draft_s_per_token": ssr.get("draft_s_per_token"),
+                "share_if_only_the_step": min_score / (rest + min_score),
+            }
         pre = _div(ssr["tokens"]["scoring_prefilled"], passes)
         if pre is not None and step is not None:
             note = out["note_tokens"]
-            out["prefill_split"] = {"prefilled": pre, "step": step, "note": note,
-                                    "rest": None if note is None else pre - step - note}
+            out["prefill_split"] = {
+                "prefilled": pre,
+                "step": step,
+                "note": note,
+                "rest": None if note is None else pre - step - note,
+            }
     by_op: dict[str, Any] = {}
     for name in ("ssr", "spec-reason", "baseline"):
         b, q = (arms.get("batched") or {}).get(name), (arms.get("sequential") or {}).get(name)
@@ -220,5 +255,7 @@ def analyse(seq: dict[str, dict[str, Any]], batched: dict[str, Path], arms: dict
         by_op[name] = ops
     out["batching_by_op"] = by_op
     base_recs = arm_records(batched["baseline"]) if "baseline" in batched else []
-    out["flops_split"] = {name: flops_split(arm_records(batched[name]), base_recs) for name in ("spec-reason", "ssr") if name in batched}
+    out["flops_split"] = {
+        name: flops_split(arm_records(batched[name]), base_recs) for name in ("spec-reason", "ssr") if name in batched
+    }
     return out

@@ -67,9 +67,15 @@ def summarise(scores: list[float], q: float, thresholds: list[float]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_args(parser, RunConfig(score_method="average"))
-    parser.add_argument("--records", required=True, nargs="+", help="folders of spec/ssr result records whose steps are re-scored")
-    parser.add_argument("--percentile", type=float, default=20.0, help="the threshold suggested is this percentile of the scores")
-    parser.add_argument("--thresholds", default="3,3.5,4,4.5,5,6,7", help="candidate thresholds to report the rewrite share of")
+    parser.add_argument(
+        "--records", required=True, nargs="+", help="folders of spec/ssr result records whose steps are re-scored"
+    )
+    parser.add_argument(
+        "--percentile", type=float, default=20.0, help="the threshold suggested is this percentile of the scores"
+    )
+    parser.add_argument(
+        "--thresholds", default="3,3.5,4,4.5,5,6,7", help="candidate thresholds to report the rewrite share of"
+    )
     parser.add_argument("--out", default=None, help="write the scores and the summary as JSON here")
     argv = list(argv if argv is not None else sys.argv[1:])
     args = parser.parse_args(argv)
@@ -107,23 +113,42 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(scores, args.percentile, thresholds)
     earlier = [step_score(_recorded(s), cfg.score_method) for s in steps if s.score_probs]
     if len(earlier) == len(scores):
-        summary["recorded_prompt"] = {"percentiles": summarise(earlier, args.percentile, thresholds)["percentiles"],
-                                      "spearman_vs_now": rank_correlation(earlier, scores)}
-    print(f"{len(scores)} steps from {len(paths)} paths re-scored in {seconds:.0f} s ({cfg.score_method} score, "
-          f"{cfg.score_prompt} scoring prompt)")
+        summary["recorded_prompt"] = {
+            "percentiles": summarise(earlier, args.percentile, thresholds)["percentiles"],
+            "spearman_vs_now": rank_correlation(earlier, scores),
+        }
+    print(
+        f"{len(scores)} steps from {len(paths)} paths re-scored in {seconds:.0f} s ({cfg.score_method} score, "
+        f"{cfg.score_prompt} scoring prompt)"
+    )
     print("percentiles: " + ", ".join(f"p{p} {v:.2f}" for p, v in summary["percentiles"].items()))
     print(f"threshold at p{args.percentile:g}: {summary['suggested_threshold']}")
-    print("share of steps rewritten at threshold: " + ", ".join(f"{t:g}: {v:.0%}" for t, v in summary["rewrite_share"].items()))
+    print(
+        "share of steps rewritten at threshold: "
+        + ", ".join(f"{t:g}: {v:.0%}" for t, v in summary["rewrite_share"].items())
+    )
     if "recorded_prompt" in summary:
         rp = summary["recorded_prompt"]
         rho = rp["spearman_vs_now"]
-        print("the records' own scores: " + ", ".join(f"p{p} {v:.2f}" for p, v in rp["percentiles"].items())
-              + f"; rank correlation with now: {'-' if rho is None else f'{rho:.2f}'}")
+        print(
+            "the records' own scores: "
+            + ", ".join(f"p{p} {v:.2f}" for p, v in rp["percentiles"].items())
+            + f"; rank correlation with now: {'-' if rho is None else f'{rho:.2f}'}"
+        )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"command": " ".join(["python bench/calibrate.py", *argv]), "config": cfg.to_dict(),
-                                              "summary": summary, "scores": scores,
-                                              "recorded_scores": earlier if len(earlier) == len(scores) else None}, indent=1))
+        Path(args.out).write_text(
+            json.dumps(
+                {
+                    "command": " ".join(["python bench/calibrate.py", *argv]),
+                    "config": cfg.to_dict(),
+                    "summary": summary,
+                    "scores": scores,
+                    "recorded_scores": earlier if len(earlier) == len(scores) else None,
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

@@ -63,18 +63,34 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     pc = (report.get("prefix_cache") or {}).get("ssr") or {}
     if pc:
         bound = pc["mean_draft_step_tokens"] + 64
-        out.append(("prompt tokens prefilled per scoring pass <= step + 64",
-                    f"{pc['mean_uncached_prefill_tokens']:.0f} vs {bound:.0f}", pc["mean_uncached_prefill_tokens"] <= bound))
+        out.append(
+            (
+                "prompt tokens prefilled per scoring pass <= step + 64",
+                f"{pc['mean_uncached_prefill_tokens']:.0f} vs {bound:.0f}",
+                pc["mean_uncached_prefill_tokens"] <= bound,
+            )
+        )
     arms = report.get("arms") or {}
     b, q = (arms.get("batched") or {}).get("ssr") or {}, (arms.get("sequential") or {}).get("ssr") or {}
     r = _ratio(b.get("records_per_hour"), q.get("records_per_hour"))
-    out.append(("batching >= 2x the problems/hour of one at a time (SSR, cold)", f"{_f(r, 2)}x", None if r is None else r >= 2.0))
+    out.append(
+        (
+            "batching >= 2x the problems/hour of one at a time (SSR, cold)",
+            f"{_f(r, 2)}x",
+            None if r is None else r >= 2.0,
+        )
+    )
     fl = spec.get("flops") or {}
     floor = None if fl.get("beta") is None or fl.get("alpha") is None else fl["beta"] * (1 + fl["alpha"])
     r = _ratio(fl.get("processed_flops_ratio"), floor)
-    out.append(("spec-reason processed FLOPs <= 1.5x its floor beta(1+alpha)",
-                f"{_f(fl.get('processed_flops_ratio'))} vs floor {_f(floor)} ({_f(r, 2)}x); paper's gamma {_f(fl.get('gamma'))}",
-                None if r is None else r <= 1.5))
+    out.append(
+        (
+            "spec-reason processed FLOPs <= 1.5x its floor beta(1+alpha)",
+            f"{_f(fl.get('processed_flops_ratio'))} vs floor {_f(floor)} ({_f(r, 2)}x); paper's gamma "
+            f"{_f(fl.get('gamma'))}",
+            None if r is None else r <= 1.5,
+        )
+    )
     return out
 
 
@@ -85,21 +101,30 @@ def is_per_arm(report: dict[str, Any]) -> bool:
 
 def write_markdown(report: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
     if not is_per_arm(report):
-        raise ValueError("a report in the format before the per-arm benchmark (no 'arms'): its markdown is not rendered again")
+        raise ValueError(
+            "a report in the format before the per-arm benchmark (no 'arms'): its markdown is not rendered again"
+        )
     c = report["config"]
     base_lat = (_seq(report, "baseline").get("latency_s") or {}).get("mean")
     lines = [
         *_header(report),
-        f"Models: target `{c['target_model']}`, draft `{c['draft_model']}`; backend {c['backend'] or 'default'}, dtype {c['dtype']}. "
-        f"Budget {c['token_budget']} tokens per path, steps up to {c['max_step_tokens']} tokens, threshold {c['score_threshold']:g} "
-        f"({c['score_method']} score, {c.get('score_prompt', '?')} scoring prompt, {c.get('prompt_format', 'chat')} format), "
+        f"Models: target `{c['target_model']}`, draft `{c['draft_model']}`; backend {c['backend'] or 'default'}, "
+        f"dtype {c['dtype']}. "
+        f"Budget {c['token_budget']} tokens per path, steps up to {c['max_step_tokens']} tokens, threshold "
+        f"{c['score_threshold']:g} "
+        f"({c['score_method']} score, {c.get('score_prompt', '?')} scoring prompt, {c.get('prompt_format', 'chat')} "
+        f"format), "
         f"temperature {c['temperature']}, seed {c['seed']}, {c['repeat_id']} repeat(s) in the batched arms.",
         "",
         f"Problems ({len(report['problems'])}; the first {report['sequential_problems']} one at a time): "
-        + ", ".join(f"{p['dataset']}#{p['id']}" + (f" (L{p['level']})" if p.get("level") else "") for p in report["problems"]),
+        + ", ".join(
+            f"{p['dataset']}#{p['id']}" + (f" (L{p['level']})" if p.get("level") else "") for p in report["problems"]
+        ),
         "",
-        "Every arm starts on cold prefix caches. *Latency*: wall seconds per problem run one at a time (the paper's setting). "
-        "*Throughput*: problems (records) per hour batched across problems. *tgt passes*: sequential target forward passes per "
+        "Every arm starts on cold prefix caches. *Latency*: wall seconds per problem run one at a time (the paper's "
+        "setting). "
+        "*Throughput*: problems (records) per hour batched across problems. *tgt passes*: sequential target forward "
+        "passes per "
         "problem (decode steps + scoring passes on the critical path), the model-free proxy of GPU latency.",
         "",
         "| " + " | ".join(["arm", *(h for h, _ in ARM_COLUMNS)]) + " |",
@@ -109,29 +134,57 @@ def write_markdown(report: dict[str, Any], previous: dict[str, Any] | None = Non
     for name, r in _rows(report):
         sq = _seq(report, name)
         lat = (sq.get("latency_s") or {}).get("mean")
-        own = {"latency": _f(lat, 1), "x base": _f(_ratio(lat, base_lat), 2),
-               "per hour": _f((arms["batched"].get(name) or {}).get("records_per_hour"), 1)}
+        own = {
+            "latency": _f(lat, 1),
+            "x base": _f(_ratio(lat, base_lat), 2),
+            "per hour": _f((arms["batched"].get(name) or {}).get("records_per_hour"), 1),
+        }
         # pass@1, tokens, rewrite and FLOPs from the batched arm; the critical path from the one-at-a-time arm
-        cells = [own[key] if key in own else table.cell(key, sq if key == "target_passes" else r, "bench") for _, key in ARM_COLUMNS]
+        cells = [
+            own[key] if key in own else table.cell(key, sq if key == "target_passes" else r, "bench")
+            for _, key in ARM_COLUMNS
+        ]
         lines.append("| " + " | ".join([name, *cells]) + " |")
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for t, measured, ok in targets(report):
         lines.append(f"| {t} | {measured} | {'-' if ok is None else ('yes' if ok else 'no')} |")
-    lines += ["", "## Batching across problems", "", "| arm | one at a time: problems/h | batched: problems/h | ratio |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Batching across problems",
+        "",
+        "| arm | one at a time: problems/h | batched: problems/h | ratio |",
+        "|---|---|---|---|",
+    ]
     for name in ORDER:
         q, b = arms["sequential"].get(name), arms["batched"].get(name)
         if q and b:
-            lines.append(f"| {name} | {_f(q['records_per_hour'], 1)} | {_f(b['records_per_hour'], 1)} | {_f(_ratio(b['records_per_hour'], q['records_per_hour']), 2)}x |")
-    lines += ["", "## Where the speculative arms' time goes (one problem at a time)", "",
-              "| arm | " + " | ".join(PHASES) + " |", "|---" * (len(PHASES) + 1) + "|"]
+            lines.append(
+                f"| {name} | {_f(q['records_per_hour'], 1)} | {_f(b['records_per_hour'], 1)} | "
+                f"{_f(_ratio(b['records_per_hour'], q['records_per_hour']), 2)}x |"
+            )
+    lines += [
+        "",
+        "## Where the speculative arms' time goes (one problem at a time)",
+        "",
+        "| arm | " + " | ".join(PHASES) + " |",
+        "|---" * (len(PHASES) + 1) + "|",
+    ]
     for name, share in (report.get("phase_share") or {}).items():
         lines.append(f"| {name} | " + " | ".join(_pct(share.get(k)) for k in PHASES) + " |")
-    lines += ["", "## The target's scoring passes (one problem at a time)", "",
-              "| arm | passes | prompt tokens / pass | prefilled | from the cache | mean draft step |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## The target's scoring passes (one problem at a time)",
+        "",
+        "| arm | passes | prompt tokens / pass | prefilled | from the cache | mean draft step |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, pc in (report.get("prefix_cache") or {}).items():
         if pc:
-            lines.append(f"| {name} | {pc['scoring_calls']} | {pc['mean_scoring_prompt_tokens']:.0f} | {pc['mean_uncached_prefill_tokens']:.0f} | "
-                         f"{pc['mean_cached_tokens']:.0f} | {pc['mean_draft_step_tokens']:.0f} |")
+            lines.append(
+                f"| {name} | {pc['scoring_calls']} | {pc['mean_scoring_prompt_tokens']:.0f} | "
+                f"{pc['mean_uncached_prefill_tokens']:.0f} | "
+                f"{pc['mean_cached_tokens']:.0f} | {pc['mean_draft_step_tokens']:.0f} |"
+            )
     lines += bounds_section(report)
     if previous is not None:
         lines += compare_section(report, previous)
@@ -150,8 +203,10 @@ ARM_COLUMNS = (
     ("latency s", "latency"),
     ("x base", "x base"),
     ("problems/h batched", "per hour"),
-    *((table.header(k, "bench"), k) for k in ("target_tokens", "draft_tokens", "rewrite_rate", "target_passes", "gamma",
-                                              "processed_flops_ratio")),
+    *(
+        (table.header(k, "bench"), k)
+        for k in ("target_tokens", "draft_tokens", "rewrite_rate", "target_passes", "gamma", "processed_flops_ratio")
+    ),
 )
 
 
@@ -167,55 +222,84 @@ def bounds_section(report: dict[str, Any]) -> list[str]:
         return []
     lines = ["", "## What bounds the targets here (from this run's measured costs)", ""]
     uc = b.get("unit_costs") or {}
-    base, spec, ssr = uc.get("baseline") or {}, uc.get("spec-reason") or {}, uc.get("ssr") or {}
-    lines += ["Unit costs, one problem at a time:", "",
-              "| arm | s / target token decoded | s / draft token | s / scoring pass | prefill tokens / s (scoring) | s / rewritten token | mean step |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "Unit costs, one problem at a time:",
+        "",
+        "| arm | s / target token decoded | s / draft token | s / scoring pass | prefill tokens / s (scoring) | s / "
+        "rewritten token | mean step |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name in ORDER:
         u = uc.get(name)
         if u:
-            lines.append(f"| {name} | {_f(u.get('target_decode_s_per_token'))} | {_f(u.get('draft_s_per_token'))} | {_f(u.get('score_s_per_pass'), 2)} | "
-                         f"{_f(u.get('score_prefill_tokens_per_s'), 0)} | {_f(u.get('rewrite_s_per_token'))} | {_f(u.get('mean_step_tokens'), 0)} |")
+            lines.append(
+                f"| {name} | {_f(u.get('target_decode_s_per_token'))} | {_f(u.get('draft_s_per_token'))} | "
+                f"{_f(u.get('score_s_per_pass'), 2)} | "
+                f"{_f(u.get('score_prefill_tokens_per_s'), 0)} | {_f(u.get('rewrite_s_per_token'))} | "
+                f"{_f(u.get('mean_step_tokens'), 0)} |"
+            )
     lines.append("")
     fl = b.get("spec_latency_floor")
     if fl:
         lines.append(
-            f"- **spec-reason latency, floor {fl['ratio']:.2f}x the baseline's at equal path length.** Even with no step rewritten, each token "
-            f"of the final path costs one draft decode step ({_f(fl['draft_s_per_token'])} s) plus its share of a scoring pass "
-            f"({_f(fl['score_s_per_token'])} s), against {_f(fl['baseline_s_per_token'])} s for a target decode step. On 2 CPU cores the "
-            "draft decodes only a few times faster than the target (a decode step is bound by reading the weights; the demo's "
-            "draft has about 3x fewer parameters than its target, the paper's 1.5B draft about 18x fewer than QwQ-32B).")
+            f"- **spec-reason latency, floor {fl['ratio']:.2f}x the baseline's at equal path length.** Even with no "
+            f"step rewritten, each token "
+            f"of the final path costs one draft decode step ({_f(fl['draft_s_per_token'])} s) plus its share of a "
+            f"scoring pass "
+            f"({_f(fl['score_s_per_token'])} s), against {_f(fl['baseline_s_per_token'])} s for a target decode step. "
+            f"On 2 CPU cores the "
+            "draft decodes only a few times faster than the target (a decode step is bound by reading the weights; "
+            "the demo's "
+            "draft has about 3x fewer parameters than its target, the paper's 1.5B draft about 18x fewer than QwQ-32B)."
+        )
     sl = b.get("ssr_latency_floor")
     if sl:
         lines.append(
-            f"- **SSR latency, {sl['without_rewrites_ratio']:.2f}x the baseline's even with rewrites free**: strategy selection "
-            f"{sl['select_ratio']:.2f}x, drafting {report['config'].get('method_num')} paths {sl['draft_ratio']:.2f}x, scoring {sl['score_ratio']:.2f}x "
-            f"(rewrites {sl['rewrite_ratio']:.2f}x), each in units of the baseline's whole time per problem.")
+            f"- **SSR latency, {sl['without_rewrites_ratio']:.2f}x the baseline's even with rewrites free**: strategy "
+            f"selection "
+            f"{sl['select_ratio']:.2f}x, drafting {report['config'].get('method_num')} paths "
+            f"{sl['draft_ratio']:.2f}x, scoring {sl['score_ratio']:.2f}x "
+            f"(rewrites {sl['rewrite_ratio']:.2f}x), each in units of the baseline's whole time per problem."
+        )
     sh = b.get("score_share_floor")
     if sh:
         lines.append(
-            f"- **Scoring share, floor {_pct(sh['share_if_only_the_step'])}** if each pass prefilled only the step it scores: "
-            f"the target prefills {_f(sh['prefill_tokens_per_s'], 0)} tokens/s in scoring passes while the draft spends "
-            f"{_f(sh['draft_s_per_token'])} s per token (its paths batched) to write them.")
+            f"- **Scoring share, floor {_pct(sh['share_if_only_the_step'])}** if each pass prefilled only the step it "
+            f"scores: "
+            f"the target prefills {_f(sh['prefill_tokens_per_s'], 0)} tokens/s in scoring passes while the draft "
+            f"spends "
+            f"{_f(sh['draft_s_per_token'])} s per token (its paths batched) to write them."
+        )
     ps = b.get("prefill_split")
     if ps:
         note = "?" if ps.get("note") is None else f"{ps['note']}"
         rest = "?" if ps.get("rest") is None else f"{ps['rest']:.0f}"
         lines.append(
-            f"- **Prefilled per scoring pass: {ps['prefilled']:.0f} tokens** = the step ({ps['step']:.0f}) + the judging note and answer prefix "
+            f"- **Prefilled per scoring pass: {ps['prefilled']:.0f} tokens** = the step ({ps['step']:.0f}) + the "
+            f"judging note and answer prefix "
             f"({note}) + the rest ({rest}: the unfilled tail of the path's last cache block{_block(report)}, the "
-            f"seam, and rewritten steps). Of the target's allowance of 64 tokens above the step, the note takes {note} and the rest {rest}.")
+            f"seam, and rewritten steps). Of the target's allowance of 64 tokens above the step, the note takes "
+            f"{note} and the rest {rest}."
+        )
     bo = (b.get("batching_by_op") or {}).get("ssr")
     if bo:
-        parts = ", ".join(f"{op} {_f(v['one_at_a_time_s'], 1)} -> {_f(v['batched_s'], 1)} s ({_f(v['speedup'], 2)}x)" for op, v in bo.items())
-        lines.append(f"- **Batching, SSR, seconds per problem by engine operation** (one at a time -> batched): {parts}. Decoding "
-                     "batches (more tokens per weight read); prefill is already compute-bound on 2 cores and does not.")
+        parts = ", ".join(
+            f"{op} {_f(v['one_at_a_time_s'], 1)} -> {_f(v['batched_s'], 1)} s ({_f(v['speedup'], 2)}x)"
+            for op, v in bo.items()
+        )
+        lines.append(
+            f"- **Batching, SSR, seconds per problem by engine operation** (one at a time -> batched): {parts}. "
+            f"Decoding "
+            "batches (more tokens per weight read); prefill is already compute-bound on 2 cores and does not."
+        )
     for name, f in (b.get("flops_split") or {}).items():
         if not f:
             continue
         parts = ", ".join(f"{k} {v:.3f}" for k, v in f["parts"].items() if v)
-        lines.append(f"- **{name} processed FLOPs {f['total']:.3f}x the baseline's** (floor {_f(f.get('floor'))} = "
-                     f"{f['paths']:.0f} path(s) x beta {_f(f.get('beta'))} x (1 + alpha {_f(f.get('alpha'))})): {parts}.")
+        lines.append(
+            f"- **{name} processed FLOPs {f['total']:.3f}x the baseline's** (floor {_f(f.get('floor'))} = "
+            f"{f['paths']:.0f} path(s) x beta {_f(f.get('beta'))} x (1 + alpha {_f(f.get('alpha'))})): {parts}."
+        )
     return lines
 
 
@@ -243,22 +327,32 @@ def compare_section(report: dict[str, Any], previous: dict[str, Any]) -> list[st
         "",
         "## Against the previous report",
         "",
-        f"Previous: `{previous.get('command', '?')}` ({previous.get('config', {}).get('score_prompt', 'grader')} scoring prompt)",
+        f"Previous: `{previous.get('command', '?')}` ({previous.get('config', {}).get('score_prompt', 'grader')} "
+        f"scoring prompt)",
         "",
         "| | previous | this run |",
         "|---|---|---|",
-        f"| scoring prompt | {previous.get('config', {}).get('score_prompt', 'grader (separate message)')} | {report['config'].get('score_prompt', '?')} |",
-        f"| mean scoring prompt, tokens | {_f(pp.get('mean_scoring_prompt_tokens'), 0)} | {_f(pc.get('mean_scoring_prompt_tokens'), 0)} |",
-        f"| prefilled per scoring pass (not from the cache), tokens | {_f(pp.get('mean_uncached_prefill_tokens'), 0)} | {_f(pc.get('mean_uncached_prefill_tokens'), 0)} |",
+        f"| scoring prompt | {previous.get('config', {}).get('score_prompt', 'grader (separate message)')} | "
+        f"{report['config'].get('score_prompt', '?')} |",
+        f"| mean scoring prompt, tokens | {_f(pp.get('mean_scoring_prompt_tokens'), 0)} | "
+        f"{_f(pc.get('mean_scoring_prompt_tokens'), 0)} |",
+        f"| prefilled per scoring pass (not from the cache), tokens | {_f(pp.get('mean_uncached_prefill_tokens'), 0)} "
+        f"| {_f(pc.get('mean_uncached_prefill_tokens'), 0)} |",
         f"| served from the cache per scoring pass, tokens | {_f(_cached(pp), 0)} | {_f(_cached(pc), 0)} |",
-        f"| mean draft step, tokens | {_f(pp.get('mean_draft_step_tokens'), 0)} | {_f(pc.get('mean_draft_step_tokens'), 0)} |",
+        f"| mean draft step, tokens | {_f(pp.get('mean_draft_step_tokens'), 0)} | "
+        f"{_f(pc.get('mean_draft_step_tokens'), 0)} |",
         f"| share of SSR wall time spent scoring | {_pct(_scoring_share(previous))} | {_pct(_scoring_share(report))} |",
     ]
     for name in ("spec-reason", "ssr"):
         a, b = before.get(name) or {}, now.get(name) or {}
-        lines.append(f"| {name}: wall s / problem | {_f(_latency(previous, name, a), 1)} | {_f(_latency(report, name, b), 1)} |")
+        lines.append(
+            f"| {name}: wall s / problem | {_f(_latency(previous, name, a), 1)} | {_f(_latency(report, name, b), 1)} |"
+        )
         lines.append(f"| {name}: rewrite rate | {_f(a.get('rewrite_rate'))} | {_f(b.get('rewrite_rate'))} |")
-        lines.append(f"| {name}: processed FLOPs ratio | {_f((a.get('flops') or {}).get('processed_flops_ratio'))} | {_f((b.get('flops') or {}).get('processed_flops_ratio'))} |")
+        lines.append(
+            f"| {name}: processed FLOPs ratio | {_f((a.get('flops') or {}).get('processed_flops_ratio'))} | "
+            f"{_f((b.get('flops') or {}).get('processed_flops_ratio'))} |"
+        )
     return lines
 
 
@@ -310,4 +404,3 @@ def write_plot(report: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-

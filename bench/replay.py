@@ -17,7 +17,9 @@ def recorded_paths(folder: str | Path) -> list[tuple[str, RecordedPath]]:
     return [(r.problem, p) for r in load_records(folder).records for p in r.paths if p.steps]
 
 
-def scoring_passes(cfg: RunConfig, render_probe: Any, paths: list[tuple[str, RecordedPath]]) -> Iterator[tuple[Step, Any]]:
+def scoring_passes(
+    cfg: RunConfig, render_probe: Any, paths: list[tuple[str, RecordedPath]]
+) -> Iterator[tuple[Step, Any]]:
     """(recorded step, scoring prompt) for each step of each path, the path as it stood when the step was scored.
 
     ``render_probe`` is the target engine's rendered chat template (``Reasoner`` needs it to tell

@@ -94,12 +94,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="first N problems after filtering")
     parser.add_argument("--sequential_limit", type=int, default=None,
                         help="problems for the one-problem-at-a-time latency arms (default: all), first repeat only")
-    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)} (baseline is required)")
+    parser.add_argument(
+        "--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)} (baseline is required)"
+    )
     parser.add_argument("--out", default="bench/results/run")
-    parser.add_argument("--compare_to", default=None, metavar="REPORT_JSON", help="an earlier report.json to compare scoring costs with")
-    parser.add_argument("--rerender", default=None, metavar="OUT_DIR",
-                        help="run nothing: recompute the derived statistics of OUT_DIR/report.json from its run folders "
-                             "and rewrite its report.md and report.png")
+    parser.add_argument(
+        "--compare_to", default=None, metavar="REPORT_JSON", help="an earlier report.json to compare scoring costs with"
+    )
+    parser.add_argument(
+        "--rerender",
+        default=None,
+        metavar="OUT_DIR",
+        help="run nothing: recompute the derived statistics of OUT_DIR/report.json from its run folders "
+        "and rewrite its report.md and report.png",
+    )
     argv = list(argv if argv is not None else sys.argv[1:])
     args = parser.parse_args(argv)
     if args.rerender:
@@ -133,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             todo = problems if mode == "batched" else seq_problems
             for name, c in configs.items():
                 c = dataclasses.replace(
-                    c, output_dir=str(out / f"runs-{mode}"),
+                    c,
+                    output_dir=str(out / f"runs-{mode}"),
                     max_concurrent_problems=cfg.max_concurrent_problems if mode == "batched" else 1,
                     repeat_id=cfg.repeat_id if mode == "batched" else 1,
                 )
@@ -145,8 +154,12 @@ def main(argv: list[str] | None = None) -> int:
                 rep = run_experiment(c, todo, eng)
                 done = len(rep.written)
                 arms[mode][name] = {
-                    "problems": len(todo), "repeats": c.repeat_id, "seconds": rep.seconds, "written": done,
-                    "skipped": rep.skipped, "engine_seconds": rep.engine_seconds,
+                    "problems": len(todo),
+                    "repeats": c.repeat_id,
+                    "seconds": rep.seconds,
+                    "written": done,
+                    "skipped": rep.skipped,
+                    "engine_seconds": rep.engine_seconds,
                     "records_per_hour": 3600 * done / rep.seconds if rep.seconds and done else None,
                 }
                 folders[mode][name] = run_dir(c)
@@ -207,8 +220,11 @@ def rerender(out: Path, compare_to: str | None) -> int:
 
     report = json.loads(path.read_text())
     if not is_per_arm(report):
-        print(f"error: {path} is in the report format before the per-arm benchmark (no 'arms', as bench/results/cpu-demo "
-              "and cpu-demo-continuation): --rerender reads only per-arm reports; its records stay readable", file=sys.stderr)
+        print(
+            f"error: {path} is in the report format before the per-arm benchmark (no 'arms', as bench/results/cpu-demo "
+            "and cpu-demo-continuation): --rerender reads only per-arm reports; its records stay readable",
+            file=sys.stderr,
+        )
         return 2
     folders: dict[str, dict[str, Path]] = {}
     for mode in MODES:

@@ -204,7 +204,13 @@ def _drop_none(d: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if not (k in keys and v is None)}
 
 
-_OPTIONAL_USAGE = ("generated_tokens", "sequential_forward_passes", "scoring_calls", "scoring_prompt_tokens", "scoring_cached_prompt_tokens")
+_OPTIONAL_USAGE = (
+    "generated_tokens",
+    "sequential_forward_passes",
+    "scoring_calls",
+    "scoring_prompt_tokens",
+    "scoring_cached_prompt_tokens",
+)
 
 
 def usage_json(usage: Usage) -> dict[str, Any]:
@@ -285,7 +291,7 @@ def _v1_ended_on_blank(steps: list[Step], text: str | None) -> None:
     so_far = ""
     for s in steps:
         so_far += clean_step(so_far, s.text)
-        s.ended_on_blank = text is None or text[len(so_far):].startswith(STEP_STOP)
+        s.ended_on_blank = text is None or text[len(so_far) :].startswith(STEP_STOP)
         so_far += STEP_STOP if s.ended_on_blank else ""
 
 

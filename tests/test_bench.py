@@ -16,9 +16,29 @@ def test_bench_writes_report_json_markdown_and_plot(tmp_path):
     out = tmp_path / "bench"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run(
-        [sys.executable, "bench/run_bench.py", "--preset", "tiny", "--backend", "hf", "--problem_id", "all", "--levels", "1",
-         "--limit", "2", "--sequential_limit", "1", "--no_progress", "--out", str(out)],
-        cwd=REPO, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "bench/run_bench.py",
+            "--preset",
+            "tiny",
+            "--backend",
+            "hf",
+            "--problem_id",
+            "all",
+            "--levels",
+            "1",
+            "--limit",
+            "2",
+            "--sequential_limit",
+            "1",
+            "--no_progress",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
@@ -50,17 +70,43 @@ def test_bench_writes_report_json_markdown_and_plot(tmp_path):
     assert b["note_tokens"] > 0 and "## What bounds the targets here" in md
 
     # --rerender recomputes the same report from the run folders; a folder with no report is refused
-    again = subprocess.run([sys.executable, "bench/run_bench.py", "--rerender", str(out)], cwd=REPO, env=env, capture_output=True, text=True)
+    again = subprocess.run(
+        [sys.executable, "bench/run_bench.py", "--rerender", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert (out / "report.md").read_text() == md
-    bad = subprocess.run([sys.executable, "bench/run_bench.py", "--rerender", str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "bench/run_bench.py", "--rerender", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "report.json" in bad.stderr
 
     # calibration replays the loop's own scoring prompts: on the recorded steps it gives the recorded scores
     spec_dir = report["evaluation"]["sequential"]["by_arm"]["ssr"]["run_dir"]
     cal = subprocess.run(
-        [sys.executable, "bench/calibrate.py", "--preset", "tiny", "--backend", "hf", "--records", spec_dir, "--out", str(tmp_path / "cal.json")],
-        cwd=REPO, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "bench/calibrate.py",
+            "--preset",
+            "tiny",
+            "--backend",
+            "hf",
+            "--records",
+            spec_dir,
+            "--out",
+            str(tmp_path / "cal.json"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert cal.returncode == 0, cal.stderr[-3000:]
     data = json.loads((tmp_path / "cal.json").read_text())

@@ -1,4 +1,4 @@
-"""The bounds analysis of the benchmark (bench/bounds.py) and the threshold calibration helpers, on hand-built records."""
+"""The benchmark's bounds analysis (bench/bounds.py) and threshold calibration helpers, on hand-built records."""
 
 from pathlib import Path
 
@@ -16,29 +16,62 @@ DRAFT = {"name": "d", "n_params": 250_000, "n_layers": 2, "n_heads": 2, "head_di
 
 
 def _step(draft_tokens, accepted, rewrite_tokens=0, prompt=100, cached=60):
-    return Step("draft", 8.0 if accepted else 2.0, [], accepted, None if accepted else "rewrite", draft_tokens, rewrite_tokens,
-                prompt, cached)
+    return Step(
+        "draft",
+        8.0 if accepted else 2.0,
+        [],
+        accepted,
+        None if accepted else "rewrite",
+        draft_tokens,
+        rewrite_tokens,
+        prompt,
+        cached,
+    )
 
 
 def _record(wall, phases, usage, models, path):
-    return Record(method="x", dataset="math", problem_id=0, repeat=0, gold_answer="1", final_answer=None, paths=[path], config={},
-                  usage=usage, timing=Timing(wall, phases), models=models)
+    return Record(
+        method="x",
+        dataset="math",
+        problem_id=0,
+        repeat=0,
+        gold_answer="1",
+        final_answer=None,
+        paths=[path],
+        config={},
+        usage=usage,
+        timing=Timing(wall, phases),
+        models=models,
+    )
 
 
 def spec_record(wall=10.0):
     steps = [_step(30, True), _step(20, False, rewrite_tokens=25), _step(10, True, prompt=80, cached=75)]
     usage = {
-        "target": Usage(prompt_tokens=50, cached_prompt_tokens=30, generated_tokens=25,
-                        scoring_calls=3, scoring_prompt_tokens=280, scoring_cached_prompt_tokens=195),
+        "target": Usage(
+            prompt_tokens=50,
+            cached_prompt_tokens=30,
+            generated_tokens=25,
+            scoring_calls=3,
+            scoring_prompt_tokens=280,
+            scoring_cached_prompt_tokens=195,
+        ),
         "draft": Usage(prompt_tokens=300, cached_prompt_tokens=200, generated_tokens=60),
     }
-    return _record(wall, {"draft": 4.0, "score": 3.0, "rewrite": 2.0, "select": 1.0}, usage, {"target": TARGET, "draft": DRAFT},
-                   RecordPath(0, steps=steps, tokens=PathTokens(final=65)))
+    return _record(
+        wall,
+        {"draft": 4.0, "score": 3.0, "rewrite": 2.0, "select": 1.0},
+        usage,
+        {"target": TARGET, "draft": DRAFT},
+        RecordPath(0, steps=steps, tokens=PathTokens(final=65)),
+    )
 
 
 def base_record(generated=100):
     usage = {"target": Usage(prompt_tokens=40, cached_prompt_tokens=0, generated_tokens=generated)}
-    return _record(20.0, {"generate": 20.0}, usage, {"target": TARGET}, RecordPath(0, tokens=PathTokens(final=generated)))
+    return _record(
+        20.0, {"generate": 20.0}, usage, {"target": TARGET}, RecordPath(0, tokens=PathTokens(final=generated))
+    )
 
 
 def test_unit_costs_are_per_problem_means_and_per_unit_rates():
@@ -62,7 +95,9 @@ def test_phase_share_and_prefix_cache_come_from_the_same_pass_over_the_records()
     pc = prefix_cache(u)
     assert pc["scoring_calls"] == 6
     assert pc["mean_scoring_prompt_tokens"] == pytest.approx(280 / 3) and pc["mean_cached_tokens"] == pytest.approx(65)
-    assert pc["mean_uncached_prefill_tokens"] == pytest.approx(85 / 3) and pc["cache_hit_fraction"] == pytest.approx(195 / 280)
+    assert pc["mean_uncached_prefill_tokens"] == pytest.approx(85 / 3) and pc["cache_hit_fraction"] == pytest.approx(
+        195 / 280
+    )
     assert pc["mean_draft_step_tokens"] == pytest.approx(20)
     assert phase_share({}) == {} and prefix_cache({}) == {} and prefix_cache(unit_costs([base_record()])) == {}
 

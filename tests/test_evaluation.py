@@ -35,15 +35,37 @@ def make_path(answer, index=0, target=0, draft=0, finish="answer", steps=(), str
         "finish_reason": finish,
         "mean_score": None,
         "steps": [
-            {"draft": "step", "score": score, "score_probs": [0.1] * 10, "accepted": score >= 7, "rewrite": None if score >= 7 else "fixed",
-             "draft_tokens": 10, "rewrite_tokens": 0 if score >= 7 else 15}
+            {
+                "draft": "step",
+                "score": score,
+                "score_probs": [0.1] * 10,
+                "accepted": score >= 7,
+                "rewrite": None if score >= 7 else "fixed",
+                "draft_tokens": 10,
+                "rewrite_tokens": 0 if score >= 7 else 15,
+            }
             for score in steps
         ],
         "tokens": {"draft_generated": draft, "target_generated": target},
     }
 
 
-def make_record(method, dataset, pid, rep, gold, final, paths, *, usage=None, stats=None, models=None, config=None, selection=None, wall=1.0):
+def make_record(
+    method,
+    dataset,
+    pid,
+    rep,
+    gold,
+    final,
+    paths,
+    *,
+    usage=None,
+    stats=None,
+    models=None,
+    config=None,
+    selection=None,
+    wall=1.0,
+):
     cfg = RunConfig(method=method, dataset_name=dataset).to_dict()
     cfg.update(config or {})
     return {
@@ -83,10 +105,31 @@ def build_base(root: Path) -> Path:
     folder = root / "base" / "math" / "default"
     for pid, (gold, finals) in BASE_ANSWERS.items():
         for rep, final in enumerate(finals):
-            usage = {"target": {"calls": 1, "prompt_tokens": 50, "cached_prompt_tokens": 0, "generated_tokens": 100,
-                                "scoring_prompt_tokens": 0, "scoring_cached_prompt_tokens": 0, "scoring_calls": 0}}
-            write(folder, make_record("base", "math", pid, rep, gold, final, [make_path(final, target=100)],
-                                      usage=usage, wall=float(1 + rep + 3 * pid)))
+            usage = {
+                "target": {
+                    "calls": 1,
+                    "prompt_tokens": 50,
+                    "cached_prompt_tokens": 0,
+                    "generated_tokens": 100,
+                    "scoring_prompt_tokens": 0,
+                    "scoring_cached_prompt_tokens": 0,
+                    "scoring_calls": 0,
+                }
+            }
+            write(
+                folder,
+                make_record(
+                    "base",
+                    "math",
+                    pid,
+                    rep,
+                    gold,
+                    final,
+                    [make_path(final, target=100)],
+                    usage=usage,
+                    wall=float(1 + rep + 3 * pid),
+                ),
+            )
     return folder
 
 
@@ -94,18 +137,53 @@ def build_ssr(root: Path) -> Path:
     folder = root / "ssr" / "math" / "threshold7"
     for pid, (gold, finals) in SSR_ANSWERS.items():
         for rep, final in enumerate(finals):
-            paths = [make_path(final if i else "0", index=i, target=20, draft=100, steps=[8, 8, 3, 9, 6], strategy=f"S{i}",
-                               finish="answer" if i else "budget") for i in range(3)]
+            paths = [
+                make_path(
+                    final if i else "0",
+                    index=i,
+                    target=20,
+                    draft=100,
+                    steps=[8, 8, 3, 9, 6],
+                    strategy=f"S{i}",
+                    finish="answer" if i else "budget",
+                )
+                for i in range(3)
+            ]
             usage = {
-                "target": {"calls": 5, "prompt_tokens": 200, "cached_prompt_tokens": 100, "generated_tokens": 60,
-                           "scoring_prompt_tokens": 300, "scoring_cached_prompt_tokens": 200, "scoring_calls": 10},
+                "target": {
+                    "calls": 5,
+                    "prompt_tokens": 200,
+                    "cached_prompt_tokens": 100,
+                    "generated_tokens": 60,
+                    "scoring_prompt_tokens": 300,
+                    "scoring_cached_prompt_tokens": 200,
+                    "scoring_calls": 10,
+                },
                 "draft": {"calls": 10, "prompt_tokens": 400, "cached_prompt_tokens": 300, "generated_tokens": 300},
             }
-            write(folder, make_record("ssr", "math", pid, rep, gold, final, paths, usage=usage,
-                                      models={"target": TARGET_INFO, "draft": DRAFT_INFO},
-                                      config={"num_paths": 3, "score_threshold": 7.0},
-                                      selection={"raw": "", "parsed": [1, 2], "codes": [1, 2, 3], "padded": 1,
-                                                 "strategies": ["S0", "S1", "S2" if rep else "S1"], "pool_size": 12}))
+            write(
+                folder,
+                make_record(
+                    "ssr",
+                    "math",
+                    pid,
+                    rep,
+                    gold,
+                    final,
+                    paths,
+                    usage=usage,
+                    models={"target": TARGET_INFO, "draft": DRAFT_INFO},
+                    config={"num_paths": 3, "score_threshold": 7.0},
+                    selection={
+                        "raw": "",
+                        "parsed": [1, 2],
+                        "codes": [1, 2, 3],
+                        "padded": 1,
+                        "strategies": ["S0", "S1", "S2" if rep else "S1"],
+                        "pool_size": 12,
+                    },
+                ),
+            )
     # a file killed mid-write by something that did not write atomically
     (folder / result_filename(1, 3)).write_text('{"schema_version": 1, "complete": tr')
     return folder
@@ -135,8 +213,7 @@ def grader():
 def test_base_numbers(tmp_path, grader):
     base = build_base(tmp_path)
     ev = evaluate([str(base)], Options(ks=[1, 3]), grader)
-    payload, runs = ev.payload(), ev.runs
-    (s,) = payload["runs"]
+    (s,) = ev.payload()["runs"]
     assert (s["dataset"], s["method"], s["tag"]) == ("math", "base", "default")
     assert s["problems"] == 2 and s["repeats"] == 3 and s["records"] == 6
     # problem 0: 2 of 3 right, problem 1: none
@@ -170,7 +247,9 @@ def test_spec_flops_and_truncated_file(tmp_path, grader):
     base, ssr = build_base(tmp_path), build_ssr(tmp_path)
     ev = evaluate([str(ssr)], Options(ks=[1, 3], baseline_dir=str(base), alpha=0.05, context_len=0), grader)
     payload, runs = ev.payload(), ev.runs
-    assert [(s.path.name, s.reason.split(" (")[0]) for s in ev.skipped] == [("problem_1_repeat_3.json", "not valid JSON")]
+    assert [(s.path.name, s.reason.split(" (")[0]) for s in ev.skipped] == [
+        ("problem_1_repeat_3.json", "not valid JSON")
+    ]
     (s,) = payload["runs"]
     assert s["records"] == 6
     # problem 0: 3/3, problem 1: 1/3
@@ -181,7 +260,7 @@ def test_spec_flops_and_truncated_file(tmp_path, grader):
     # the paper's beta: tokens of the final path (3 accepted drafts of 10 + 2 rewrites of 15) per path vs 100;
     # the two rejected drafts (20 tokens) were generated but are not in T
     assert f["beta"] == pytest.approx(60 / 100)
-    # steps scoring 3 and 6 of each path's five were rewritten (threshold 7); the record's stats are derived from its steps
+    # steps scoring 3 and 6 of each path's five were rewritten (threshold 7): the record's stats come from its steps
     assert f["R"] == pytest.approx(0.4)
     assert f["alpha"] == 0.05 and f["alpha_source"] == "--alpha"
     assert f["gamma"] == pytest.approx(3 * 0.6 * (0.4 + 0.6 * 0.05))
@@ -226,7 +305,10 @@ def test_grouping_by_folder(tmp_path, grader):
     build_parallel(tmp_path, 4, correct=False)
     ev = evaluate([str(tmp_path)], Options(ks=[1]), grader)
     payload, runs = ev.payload(), ev.runs
-    assert [(s["method"], s["tag"], s["pass@1"]) for s in payload["runs"]] == [("parallel", "paths2", 1.0), ("parallel", "paths4", 0.0)]
+    assert [(s["method"], s["tag"], s["pass@1"]) for s in payload["runs"]] == [
+        ("parallel", "paths2", 1.0),
+        ("parallel", "paths4", 0.0),
+    ]
     assert [r.label for r in runs] == ["parallel/paths2", "parallel/paths4"]
 
 
@@ -290,7 +372,14 @@ def test_flatten_and_summary_files(tmp_path, grader):
 
 def run_script(name, *args, cwd=None):
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, str(REPO / name), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(REPO / name), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_baseline_eval_script(tmp_path):
@@ -322,14 +411,20 @@ def test_baseline_eval_script(tmp_path):
 def test_spec_eval_script(tmp_path):
     base, ssr = build_base(tmp_path), build_ssr(tmp_path)
     out = tmp_path / "report"
-    proc = run_script("spec_eval.py", "--result_dir", ssr, "--baseline_dir", base, "--alpha", 0.05, "--context_len", 0, "--out", out)
+    proc = run_script(
+        "spec_eval.py", "--result_dir", ssr, "--baseline_dir", base, "--alpha", 0.05, "--context_len", 0, "--out", out
+    )
     assert proc.returncode == 0, proc.stderr
     assert "problem_1_repeat_3.json" in proc.stderr  # the truncated file, by name
     assert "gamma" in proc.stdout and "ssr/threshold7" in proc.stdout
     s = json.loads((out / "summary.json").read_text())["runs"][0]
     assert s["flops"]["gamma"] == pytest.approx(3 * 0.6 * (0.4 + 0.6 * 0.05))  # 0.774
     assert s["pass@1"] == pytest.approx(2 / 3)
-    for png in ("accuracy_vs_flops_math.png", "step_scores_math_ssr_threshold7.png", "strategies_math_ssr_threshold7.png"):
+    for png in (
+        "accuracy_vs_flops_math.png",
+        "step_scores_math_ssr_threshold7.png",
+        "strategies_math_ssr_threshold7.png",
+    ):
         assert (out / png).stat().st_size > 0, png
     # the browsable report: every record, the truncated file listed, the plots embedded
     from ssr.analysis.page_data import read_page_data
@@ -338,7 +433,17 @@ def test_spec_eval_script(tmp_path):
     index, records = read_page_data(html)
     assert len(records) == 6 + 6  # the ssr run and its baseline
     assert "problem_1_repeat_3.json" in html and "data:image/png;base64," in html
-    proc = run_script("spec_eval.py", "--result_dir", ssr, "--baseline_dir", base, "--out", tmp_path / "nohtml", "--no_html", "--no_plots")
+    proc = run_script(
+        "spec_eval.py",
+        "--result_dir",
+        ssr,
+        "--baseline_dir",
+        base,
+        "--out",
+        tmp_path / "nohtml",
+        "--no_html",
+        "--no_plots",
+    )
     assert proc.returncode == 0 and not (tmp_path / "nohtml" / "report.html").exists()
 
 

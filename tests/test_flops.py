@@ -13,8 +13,18 @@ from ssr.analysis.flops import (
 )
 
 # shapes of the paper's pair, as their configurations give them (rounded parameter counts)
-TARGET = ModelInfo(name="Qwen/QwQ-32B", n_params=31_000_000_000, n_layers=64, hidden_size=5120, n_heads=40, n_kv_heads=8, head_dim=128)
-DRAFT = ModelInfo(name="R1-Distill-Qwen-1.5B", n_params=1_300_000_000, n_layers=28, hidden_size=1536, n_heads=12, n_kv_heads=2, head_dim=128)
+TARGET = ModelInfo(
+    name="Qwen/QwQ-32B", n_params=31_000_000_000, n_layers=64, hidden_size=5120, n_heads=40, n_kv_heads=8, head_dim=128
+)
+DRAFT = ModelInfo(
+    name="R1-Distill-Qwen-1.5B",
+    n_params=1_300_000_000,
+    n_layers=28,
+    hidden_size=1536,
+    n_heads=12,
+    n_kv_heads=2,
+    head_dim=128,
+)
 
 
 def test_gamma_formulas():
@@ -62,8 +72,15 @@ def test_alpha_from_models():
 
 def _usage(tp=100, tc=40, tg=50, sp=30, sc=20, dp=60, dc=10, dg=200):
     return {
-        "target": Usage(calls=3, prompt_tokens=tp, cached_prompt_tokens=tc, generated_tokens=tg,
-                        scoring_prompt_tokens=sp, scoring_cached_prompt_tokens=sc, scoring_calls=2),
+        "target": Usage(
+            calls=3,
+            prompt_tokens=tp,
+            cached_prompt_tokens=tc,
+            generated_tokens=tg,
+            scoring_prompt_tokens=sp,
+            scoring_cached_prompt_tokens=sc,
+            scoring_calls=2,
+        ),
         "draft": Usage(calls=4, prompt_tokens=dp, cached_prompt_tokens=dc, generated_tokens=dg),
     }
 
@@ -75,7 +92,10 @@ def test_processed_tokens():
 
 
 def test_processed_flops():
-    models = {"target": {"n_params": 1000, "n_layers": 1, "hidden_size": 1}, "draft": {"n_params": 10, "n_layers": 1, "hidden_size": 1}}
+    models = {
+        "target": {"n_params": 1000, "n_layers": 1, "hidden_size": 1},
+        "draft": {"n_params": 10, "n_layers": 1, "hidden_size": 1},
+    }
     out = processed_flops(_usage(), models, context_len=0)
     assert out["target"]["total"] == 120 and out["target"]["flops"] == 120 * 2000
     assert out["draft"]["total"] == 250 and out["draft"]["flops"] == 250 * 20

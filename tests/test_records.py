@@ -23,7 +23,9 @@ def test_the_committed_records_cover_the_three_v1_shapes():
     for f in COMMITTED:
         raw = json.loads(f.read_text())
         steps = [s for p in raw["paths"] for s in p["steps"]]
-        shapes.add((raw["schema_version"], "prompt_format" in raw["config"], all("score_prompt_tokens" in s for s in steps)))
+        shapes.add(
+            (raw["schema_version"], "prompt_format" in raw["config"], all("score_prompt_tokens" in s for s in steps))
+        )
     assert len(COMMITTED) >= 48
     # the oldest (no prompt_format, no score_prompt_tokens) and the later v1 shape are both there
     assert {(1, False, False), (1, True, True)} <= shapes
@@ -63,8 +65,17 @@ def sample_record(**over) -> R.Record:
     steps = [_step("Let x = 1."), _step("no", False, "Then x + 1 = 2."), _step("So \\boxed{2}", blank=False)]
     path = R.Path(0, "method", None, "Algebra", R.path_text(steps), "2", "answer", 9.0, steps, R.PathTokens(6, 4, 10))
     fields = dict(
-        method="ssr", dataset="math", problem_id=7, repeat=1, gold_answer="2", final_answer="2", paths=[path],
-        config={"method": "ssr", "token_budget": 100}, problem="1 + 1?", answer_reason="single_path", votes={"2": 1},
+        method="ssr",
+        dataset="math",
+        problem_id=7,
+        repeat=1,
+        gold_answer="2",
+        final_answer="2",
+        paths=[path],
+        config={"method": "ssr", "token_budget": 100},
+        problem="1 + 1?",
+        answer_reason="single_path",
+        votes={"2": 1},
         selection=R.Selection(" 3", [3], [3], 0, 12, ["Algebra"]),
         usage={"target": R.Usage(1, 10, 0, 4, True, 2, 3, 30, 6), "draft": R.Usage(3, 30, 10, 6, True, 3)},
         timing=R.Timing(1.5, {"draft": 0.5}, "2026-01-01T00:00:00Z", "2026-01-01T00:00:02Z"),

@@ -1,4 +1,4 @@
-"""The HTML report (ssr/analysis/html.py, page_data.py): its embedded data, escaping, and the page in a real headless Chromium.
+"""The HTML report (ssr/analysis/html.py, page_data.py): its data, escaping, and the page in a real headless Chromium.
 
 The unit tests build result folders from synthetic records; the browser tests
 (``slow``) run the real generation scripts on ``--preset tiny``, write the
@@ -35,7 +35,10 @@ from ssr.records import SCHEMA_VERSION, STEP_STOP, Step, atomic_write_json, resu
 from ssr.records import Path as RecordPath
 
 REPO = Path(__file__).resolve().parents[1]
-EVIL = '</script><script>document.documentElement.setAttribute("data-pwned","1")</script><img src=x onerror="document.title=\'PWNED\'">'
+EVIL = (
+    '</script><script>document.documentElement.setAttribute("data-pwned","1")</script>'
+    "<img src=x onerror=\"document.title='PWNED'\">"
+)
 
 
 def exact_grader() -> Grader:
@@ -50,28 +53,58 @@ def make_step(score: float, accepted: bool, draft: str, rewrite: str | None = No
     probs[int(score)] = 0.7
     probs[(int(score) + 1) % 10] += 0.3
     return {
-        "draft": draft, "score": score, "score_probs": probs, "accepted": accepted,
+        "draft": draft,
+        "score": score,
+        "score_probs": probs,
+        "accepted": accepted,
         "rewrite": None if accepted else (rewrite if rewrite is not None else "rewritten step"),
-        "draft_tokens": 12, "rewrite_tokens": 0 if accepted else 10, "ended_on_blank": False, **extra,
+        "draft_tokens": 12,
+        "rewrite_tokens": 0 if accepted else 10,
+        "ended_on_blank": False,
+        **extra,
     }
 
 
-def make_record(method: str, pid: int, rep: int, answers: list, gold: str = "4", steps_per_path: int = 3,
-                dataset: str = "math", tag: str = "t", config: dict | None = None, final=..., reason: str | None = None,
-                step_text: str = "Let $x^2 = 4$, so $x = 2$.\n") -> dict:
+def make_record(
+    method: str,
+    pid: int,
+    rep: int,
+    answers: list,
+    gold: str = "4",
+    steps_per_path: int = 3,
+    dataset: str = "math",
+    tag: str = "t",
+    config: dict | None = None,
+    final=...,
+    reason: str | None = None,
+    step_text: str = "Let $x^2 = 4$, so $x = 2$.\n",
+) -> dict:
     speculative = method in ("spec", "ssr")
     paths = []
     for k, ans in enumerate(answers):
-        steps = [make_step(3.0 if j == 1 else 8.0, j != 1, f"{step_text}(step {j})", f"Target: step {j} fixed.\n")
-                 for j in range(steps_per_path)] if speculative else []
-        paths.append({
-            "index": k, "prompt_kind": "method" if method in ("ssr", "parallel") else "none", "role": None,
-            "strategy": f"Strategy {k}" if method in ("ssr", "parallel") else None,
-            "text": "".join(s["draft"] if s["accepted"] else s["rewrite"] for s in steps) or f"path {k} says \\boxed{{{ans}}}",
-            "answer": ans, "finish_reason": "answer" if ans is not None else "budget",
-            "mean_score": (8.0 + k * 0.1) if speculative else None, "steps": steps,
-            "tokens": {"draft_generated": 36 if speculative else 0, "target_generated": 30 + k},
-        })
+        steps = (
+            [
+                make_step(3.0 if j == 1 else 8.0, j != 1, f"{step_text}(step {j})", f"Target: step {j} fixed.\n")
+                for j in range(steps_per_path)
+            ]
+            if speculative
+            else []
+        )
+        paths.append(
+            {
+                "index": k,
+                "prompt_kind": "method" if method in ("ssr", "parallel") else "none",
+                "role": None,
+                "strategy": f"Strategy {k}" if method in ("ssr", "parallel") else None,
+                "text": "".join(s["draft"] if s["accepted"] else s["rewrite"] for s in steps)
+                or f"path {k} says \\boxed{{{ans}}}",
+                "answer": ans,
+                "finish_reason": "answer" if ans is not None else "budget",
+                "mean_score": (8.0 + k * 0.1) if speculative else None,
+                "steps": steps,
+                "tokens": {"draft_generated": 36 if speculative else 0, "target_generated": 30 + k},
+            }
+        )
     votes: dict = {}
     for a in answers:
         if a is not None:
@@ -81,21 +114,49 @@ def make_record(method: str, pid: int, rep: int, answers: list, gold: str = "4",
     n_steps = sum(len(p["steps"]) for p in paths)
     n_rw = sum(1 for p in paths for s in p["steps"] if not s["accepted"])
     return {
-        "schema_version": SCHEMA_VERSION, "complete": True, "method": method, "dataset": dataset,
-        "problem_id": pid, "repeat": rep, "problem": f"Problem {pid}: find $x$ with $x^2 = 4$ & x > 0.",
-        "gold_answer": gold, "final_answer": final,
-        "answer_reason": reason or ("no_answer" if final is None else "single_path" if len(answers) == 1 else "majority"),
+        "schema_version": SCHEMA_VERSION,
+        "complete": True,
+        "method": method,
+        "dataset": dataset,
+        "problem_id": pid,
+        "repeat": rep,
+        "problem": f"Problem {pid}: find $x$ with $x^2 = 4$ & x > 0.",
+        "gold_answer": gold,
+        "final_answer": final,
+        "answer_reason": reason
+        or ("no_answer" if final is None else "single_path" if len(answers) == 1 else "majority"),
         "votes": votes,
-        "selection": {"raw": "1, 3", "parsed": [1, 3], "codes": [1, 3, 0][: len(answers)], "padded": 0,
-                      "strategies": [f"Strategy {k}" for k in range(len(answers))], "pool_size": 12} if method == "ssr" else None,
+        "selection": {
+            "raw": "1, 3",
+            "parsed": [1, 3],
+            "codes": [1, 3, 0][: len(answers)],
+            "padded": 0,
+            "strategies": [f"Strategy {k}" for k in range(len(answers))],
+            "pool_size": 12,
+        }
+        if method == "ssr"
+        else None,
         "paths": paths,
         "usage": {"target": {"calls": 3, "prompt_tokens": 100, "cached_prompt_tokens": 20, "generated_tokens": 40}},
         "stats": {"steps": n_steps, "rewrites": n_rw, "rewrite_rate": n_rw / n_steps if n_steps else None},
         "timing": {"wall_seconds": 1.0 + pid + 0.1 * rep, "phase_seconds": {"draft": 0.5}},
-        "models": {"target": {"name": "tiny-target", "n_params": 10**6, "n_layers": 4, "hidden_size": 64},
-                   "draft": {"name": "tiny-draft", "n_params": 10**5, "n_layers": 2, "hidden_size": 32} if speculative else None},
-        "config": {"method": method, "target_model": "tiny-target", "draft_model": "tiny-draft", "token_budget": 96,
-                   "score_threshold": 7.0, "score_method": "greedy", "fast": 0, "num_paths": len(answers), **(config or {})},
+        "models": {
+            "target": {"name": "tiny-target", "n_params": 10**6, "n_layers": 4, "hidden_size": 64},
+            "draft": {"name": "tiny-draft", "n_params": 10**5, "n_layers": 2, "hidden_size": 32}
+            if speculative
+            else None,
+        },
+        "config": {
+            "method": method,
+            "target_model": "tiny-target",
+            "draft_model": "tiny-draft",
+            "token_budget": 96,
+            "score_threshold": 7.0,
+            "score_method": "greedy",
+            "fast": 0,
+            "num_paths": len(answers),
+            **(config or {}),
+        },
     }
 
 
@@ -109,18 +170,24 @@ def write_records(root: Path, records: list[dict], tag: str = "t") -> Path:
 @pytest.fixture
 def folders(tmp_path):
     """An ssr run and a base run over 3 problems (gold 4): ssr gains on 1, loses on 2, no answer on problem 3."""
-    base = write_records(tmp_path / "base", [
-        make_record("base", 0, 0, ["4"]),
-        make_record("base", 1, 0, ["5"]),
-        make_record("base", 2, 0, ["4"]),
-        make_record("base", 3, 0, ["4"]),
-    ])
-    ssr = write_records(tmp_path / "ssr", [
-        make_record("ssr", 0, 0, ["4", "4"], config={"prompt_format": "chat"}),
-        make_record("ssr", 1, 0, ["4", "4"], config={"prompt_format": "chat"}),
-        make_record("ssr", 2, 0, ["7", "7"], config={"prompt_format": "chat"}),
-        make_record("ssr", 3, 0, [None, None], config={"prompt_format": "chat"}),
-    ])
+    base = write_records(
+        tmp_path / "base",
+        [
+            make_record("base", 0, 0, ["4"]),
+            make_record("base", 1, 0, ["5"]),
+            make_record("base", 2, 0, ["4"]),
+            make_record("base", 3, 0, ["4"]),
+        ],
+    )
+    ssr = write_records(
+        tmp_path / "ssr",
+        [
+            make_record("ssr", 0, 0, ["4", "4"], config={"prompt_format": "chat"}),
+            make_record("ssr", 1, 0, ["4", "4"], config={"prompt_format": "chat"}),
+            make_record("ssr", 2, 0, ["7", "7"], config={"prompt_format": "chat"}),
+            make_record("ssr", 3, 0, [None, None], config={"prompt_format": "chat"}),
+        ],
+    )
     return ssr, base
 
 
@@ -160,7 +227,9 @@ def test_rows_carry_status_and_baseline_comparison(folders):
     assert r0["paths"][0]["correct"] is True and r0["gold"] == "4"
     assert "config" not in r0 and "models" not in r0  # shown once per run
     assert index["runs"][0]["config"]["prompt_format"] == "chat"
-    assert ssr_rows[0]["tok"] == 40 + 2 * 36  # usage.target.generated_tokens, + the paths' draft tokens (no usage.draft)
+    assert (
+        ssr_rows[0]["tok"] == 40 + 2 * 36
+    )  # usage.target.generated_tokens, + the paths' draft tokens (no usage.draft)
     assert index["problems"]["math"]["2"].startswith("Problem 2")
 
 
@@ -188,7 +257,9 @@ def test_vote_groups_give_paths_and_the_tie_break_score(tmp_path):
     _, records = P.page_data(evaluated(tmp_path, grader=equal))
     groups = {g["answer"]: g for g in records[0]["vote_groups"]}
     assert groups["4"]["paths"] == [0, 3] and groups["1/2"]["paths"] == [1, 2]
-    assert groups["4"]["score"] == pytest.approx((8.0 + 8.3) / 2) and groups["1/2"]["score"] == pytest.approx((8.1 + 8.2) / 2)
+    assert groups["4"]["score"] == pytest.approx((8.0 + 8.3) / 2) and groups["1/2"]["score"] == pytest.approx(
+        (8.1 + 8.2) / 2
+    )
     assert groups["4"]["chosen"] and not groups["1/2"]["chosen"]
 
 
@@ -196,7 +267,9 @@ def test_page_embeds_escaped_json_and_runs_only_its_own_script(folders, tmp_path
     ssr, base = folders
     rec_file = ssr / "ssr" / "math" / "t" / "problem_0_repeat_0.json"
     rec = json.loads(rec_file.read_text())
-    rec["paths"][0]["steps"].append(make_step(2.0, False, EVIL, rewrite="<b>not bold</b> & \u2028 fine", score_prompt_tokens=321))
+    rec["paths"][0]["steps"].append(
+        make_step(2.0, False, EVIL, rewrite="<b>not bold</b> & \u2028 fine", score_prompt_tokens=321)
+    )
     rec["problem"] = "x < y && y > z </script>"
     atomic_write_json(rec_file, rec)
     (tmp_path / "out").mkdir()
@@ -247,7 +320,15 @@ def test_header_shows_configuration_summary_and_skipped_files(folders, tmp_path)
     assert [Path(p).name for p, _ in index["skipped"]] == ["problem_9_repeat_0.json"]
     assert "not valid JSON" in index["skipped"][0][1]
     assert "Skipped result files (1)" in page and "problem_9_repeat_0.json" in page
-    for label in ("target model", "draft model", "token budget", "score threshold", "score method", "prompt format", "fast mode"):
+    for label in (
+        "target model",
+        "draft model",
+        "token budget",
+        "score threshold",
+        "score method",
+        "prompt format",
+        "fast mode",
+    ):
         assert f"<th>{label}</th>" in page
     assert "not recorded" in page  # the old run has no prompt_format
     assert "<td>chat</td>" in page and "tiny-target" in page
@@ -285,13 +366,26 @@ def page_text(path: dict) -> str:
     """The page's rebuild of a path's text (report.js): the kept steps, each with its blank line if flagged."""
     if path["text_seps"] is None:
         return path["text"]
-    return "".join((s["draft"] if s["accepted"] else s["rewrite"]) + (STEP_STOP if f == "1" else "")
-                   for s, f in zip(path["steps"], path["text_seps"]))
+    return "".join(
+        (s["draft"] if s["accepted"] else s["rewrite"]) + (STEP_STOP if f == "1" else "")
+        for s, f in zip(path["steps"], path["text_seps"])
+    )
 
 
 def test_a_speculative_paths_text_is_rebuilt_from_its_steps_when_that_is_exact():
     def step(text, accepted=True, blank=True):
-        return Step(text if accepted else "bad", 8.0 if accepted else 3.0, [0.1] * 10, accepted, None if accepted else text, 3, 3, 0, None, blank)
+        return Step(
+            text if accepted else "bad",
+            8.0 if accepted else 3.0,
+            [0.1] * 10,
+            accepted,
+            None if accepted else text,
+            3,
+            3,
+            0,
+            None,
+            blank,
+        )
 
     steps = [step("First step."), step("Second, rewritten.", accepted=False, blank=False), step("Third \\boxed{4}")]
     path = RecordPath(0, text="First step.\n\nSecond, rewritten.Third \\boxed{4}\n\n", steps=steps)
@@ -315,7 +409,10 @@ def test_page_stores_speculative_text_once_and_survives_lone_surrogates(folders,
     _, records = P.read_page_data(page)
     p0 = records[0]["paths"][0]
     assert p0["text"] is None and p0["text_seps"] == "000"
-    assert page_text(p0) == json.loads((ssr / "ssr" / "math" / "t" / "problem_0_repeat_0.json").read_text())["paths"][0]["text"]
+    assert (
+        page_text(p0)
+        == json.loads((ssr / "ssr" / "math" / "t" / "problem_0_repeat_0.json").read_text())["paths"][0]["text"]
+    )
     assert records[1]["paths"][1]["steps"][0]["draft"] == "broken ? text"
 
 
@@ -357,12 +454,26 @@ class Chromium:
             os.dup2(a, 3)
             os.dup2(b, 4)
 
-        args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                f"--user-data-dir={self.profile.name}", f"--window-size={width},{height}", "--remote-debugging-pipe", "about:blank"]
+        args = [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={self.profile.name}",
+            f"--window-size={width},{height}",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
         # close_fds=False: fds 3 and 4 made in child_fds must survive; Python's own fds are close-on-exec anyway
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-                                     close_fds=False, preexec_fn=child_fds)
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, close_fds=False, preexec_fn=child_fds
+        )
         os.close(to_child_r)
         os.close(from_child_w)
         self._buf = b""
@@ -377,7 +488,9 @@ class Chromium:
         while b"\0" not in self._buf:
             chunk = os.read(self._r, 1 << 20)
             if not chunk:
-                raise RuntimeError("Chromium closed the DevTools pipe:\n" + Path(self.log.name).read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    "Chromium closed the DevTools pipe:\n" + Path(self.log.name).read_text(errors="replace")[-3000:]
+                )
             self._buf += chunk
         msg, self._buf = self._buf.split(b"\0", 1)
         return json.loads(msg)
@@ -417,7 +530,11 @@ class Chromium:
         self.wait_for("location.href === 'about:blank'")
         t0 = time.monotonic()
         self.call("Page.navigate", url=url)
-        self.wait_for("!!document.documentElement && document.documentElement.getAttribute('data-ready') === '1' && location.href === " + json.dumps(url), timeout)
+        self.wait_for(
+            "!!document.documentElement && document.documentElement.getAttribute('data-ready') === '1'"
+            " && location.href === " + json.dumps(url),
+            timeout,
+        )
         return time.monotonic() - t0
 
     def screenshot(self, path: Path, width: int = 1400, height: int = 2200) -> Path:
@@ -446,7 +563,10 @@ class Chromium:
 def chromium_path():
     path = find_chromium()
     if path is None:
-        pytest.skip("Chromium not found: run `bash scripts/install_browser.sh` (apt: chromium, chromium-driver) for the browser tests")
+        pytest.skip(
+            "Chromium not found: run `bash scripts/install_browser.sh` (apt: chromium, chromium-driver) "
+            "for the browser tests"
+        )
     return path
 
 
@@ -481,7 +601,17 @@ def real_report(tmp_path_factory, chromium_path):
     data.mkdir()
     (data / "math500.jsonl").write_text("".join(json.dumps(p) + "\n" for p in REAL_PROBLEMS))
     backend = "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
-    common = ["--preset", "tiny", "--backend", backend, "--data_dir", str(data), "--output_dir", str(out / "gen"), "--no_progress"]
+    common = [
+        "--preset",
+        "tiny",
+        "--backend",
+        backend,
+        "--data_dir",
+        str(data),
+        "--output_dir",
+        str(out / "gen"),
+        "--no_progress",
+    ]
     run_script(["spec_scale_reason_2.py", *common, "--score_threshold", "10"])
     run_script(["base_test.py", *common])
     ssr_dir = out / "ssr_copy"
@@ -489,14 +619,17 @@ def real_report(tmp_path_factory, chromium_path):
     rec_file = next(ssr_dir.rglob("problem_0_repeat_0.json"))
     original = json.loads(rec_file.read_text())
     salted = copy.deepcopy(original)
-    salted["paths"][0]["steps"].append(make_step(1.0, False, "Draft " + EVIL, rewrite="Rewrite <i>kept as text</i> & done",
-                                                 score_prompt_tokens=77))
+    salted["paths"][0]["steps"].append(
+        make_step(1.0, False, "Draft " + EVIL, rewrite="Rewrite <i>kept as text</i> & done", score_prompt_tokens=77)
+    )
     atomic_write_json(rec_file, salted)
     (rec_file.parent / "problem_9_repeat_0.json").write_text('{"schema_version": 1, "comp')  # a truncated file
     report = out / "report.html"
     run_script(["-m", "ssr.analysis", str(ssr_dir), "--baseline_dir", str(out / "gen" / "base"), "--out", str(report)])
     index, _ = P.read_page_data(report.read_text(encoding="utf-8"))
-    row = next(r for r in index["rows"] if index["runs"][r["run"]]["method"] == "ssr" and r["pid"] == 0 and r["rep"] == 0)
+    row = next(
+        r for r in index["rows"] if index["runs"][r["run"]]["method"] == "ssr" and r["pid"] == 0 and r["rep"] == 0
+    )
     return report, original, index, row
 
 
@@ -532,10 +665,14 @@ def test_browser_opens_a_clicked_problem_with_its_rejected_steps_and_rewrites(br
     assert "score_prompt_tokens 77" in browser.js(f"document.querySelector({json.dumps(rec_sel)}).textContent")
     assert original["problem"] in texts(browser, f"{rec_sel} .problem-text")
     # filters: only wrong records, then only "SSR right where the baseline is wrong"
-    browser.js("var s = document.querySelector('select[name=st]'); s.value = 'wrong'; s.dispatchEvent(new Event('change'))")
+    browser.js(
+        "var s = document.querySelector('select[name=st]'); s.value = 'wrong'; s.dispatchEvent(new Event('change'))"
+    )
     assert set(browser.js("Array.from(document.querySelectorAll('tr.row'), n => n.dataset.status)")) <= {"wrong"}
     browser.js("var s = document.querySelector('select[name=st]'); s.value = ''; s.dispatchEvent(new Event('change'))")
-    browser.js("var s = document.querySelector('select[name=cmp]'); s.value = 'gain'; s.dispatchEvent(new Event('change'))")
+    browser.js(
+        "var s = document.querySelector('select[name=cmp]'); s.value = 'gain'; s.dispatchEvent(new Event('change'))"
+    )
     gains = [r["i"] for r in index["rows"] if r["cmp"] == "gain"]
     assert browser.js("Array.from(document.querySelectorAll('tr.row'), n => +n.dataset.row)") == gains
 
@@ -550,7 +687,12 @@ def test_browser_shows_injected_html_as_text_runs_none_of_it_and_takes_a_screens
     salted = f'{rec_sel} .path[data-path="0"] li.step.rejected:last-child'
     assert texts(browser, f"{salted} .draft .text") == ["Draft " + EVIL]
     assert texts(browser, f"{salted} .rewrite .text") == ["Rewrite <i>kept as text</i> & done"]
-    assert browser.js(f"document.querySelectorAll({json.dumps(rec_sel + ' script, ' + rec_sel + ' img, ' + rec_sel + ' i')}).length") == 0
+    assert (
+        browser.js(
+            f"document.querySelectorAll({json.dumps(f'{rec_sel} script, {rec_sel} img, {rec_sel} i')}).length"
+        )
+        == 0
+    )
     assert browser.js("document.documentElement.hasAttribute('data-pwned')") is False
     assert "PWNED" not in browser.js("document.title")
     assert browser.js("document.querySelectorAll('script:not([type])').length") == 1  # the page's own script only

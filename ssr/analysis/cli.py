@@ -35,31 +35,75 @@ _PROGS = {"baseline": "baseline_eval.py", "spec": "spec_eval.py", "report": "pyt
 def build_parser(kind: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=_PROGS[kind], description=_DESCRIPTIONS[kind])
     if kind == "report":
-        p.add_argument("result_dir", nargs="+", metavar="RESULTS_DIR", help="folders of result JSON files (searched recursively)")
+        p.add_argument(
+            "result_dir", nargs="+", metavar="RESULTS_DIR", help="folders of result JSON files (searched recursively)"
+        )
     else:
-        p.add_argument("--result_dir", "--results_dir", dest="result_dir", nargs="+", required=True, metavar="DIR",
-                       help="folders of result JSON files (searched recursively)")
+        p.add_argument(
+            "--result_dir",
+            "--results_dir",
+            dest="result_dir",
+            nargs="+",
+            required=True,
+            metavar="DIR",
+            help="folders of result JSON files (searched recursively)",
+        )
         p.add_argument("--dataset_name", default=None, help="score only this dataset's records (aime, math, live, ...)")
-        p.add_argument("--model_name", default=None,
-                       help="a label for the tables; a note is printed when the records' target model differs")
+        p.add_argument(
+            "--model_name",
+            default=None,
+            help="a label for the tables; a note is printed when the records' target model differs",
+        )
     if kind != "baseline":
-        p.add_argument("--baseline_dir", default=None, metavar="DIR",
-                       help="folder of the target-alone baseline run (method base)"
-                       + ("; default: a base run of the same dataset and target found under the result folder's parent, if any"
-                          if kind == "spec" else ": FLOPs columns and the SSR-vs-baseline filters"))
-        p.add_argument("--alpha", type=float, default=None, help="draft/target per-token cost ratio (default: from the records' model configurations)")
-        p.add_argument("--context_len", type=int, default=None, help="context length for per-token FLOPs (default: half the baseline's mean tokens per path)")
+        p.add_argument(
+            "--baseline_dir",
+            default=None,
+            metavar="DIR",
+            help="folder of the target-alone baseline run (method base)"
+            + (
+                "; default: a base run of the same dataset and target found under the result folder's parent, if any"
+                if kind == "spec"
+                else ": FLOPs columns and the SSR-vs-baseline filters"
+            ),
+        )
+        p.add_argument(
+            "--alpha",
+            type=float,
+            default=None,
+            help="draft/target per-token cost ratio (default: from the records' model configurations)",
+        )
+        p.add_argument(
+            "--context_len",
+            type=int,
+            default=None,
+            help="context length for per-token FLOPs (default: half the baseline's mean tokens per path)",
+        )
     p.add_argument("--k", nargs="+", type=int, default=list(DEFAULT_KS), help="k values of pass@k (default: 1 3)")
-    p.add_argument("--data_dir", default=None, help="re-read gold answers from the benchmark files in this folder instead of trusting the records")
+    p.add_argument(
+        "--data_dir",
+        default=None,
+        help="re-read gold answers from the benchmark files in this folder instead of trusting the records",
+    )
     if kind == "report":
-        p.add_argument("--out", default=None, metavar="FILE", help=f"where to write the page (default: RESULTS_DIR/{REPORT_NAME} of the first folder)")
+        p.add_argument(
+            "--out",
+            default=None,
+            metavar="FILE",
+            help=f"where to write the page (default: RESULTS_DIR/{REPORT_NAME} of the first folder)",
+        )
         p.add_argument("--no_plots", action="store_true", help="embed no matplotlib figure (the pass@1 chart stays)")
         p.add_argument("--title", default=None)
     else:
-        p.add_argument("--out", default=None, help="where summary.json, summary.csv and plots go (default: the first --result_dir)")
+        p.add_argument(
+            "--out", default=None, help="where summary.json, summary.csv and plots go (default: the first --result_dir)"
+        )
         p.add_argument("--no_plots", action="store_true")
-        p.add_argument("--wide", action="store_true", help="print every column (default: a compact table that fits 120 columns)")
-        p.add_argument("--no_html", action="store_true", help="do not write report.html (the browsable report of every trace)")
+        p.add_argument(
+            "--wide", action="store_true", help="print every column (default: a compact table that fits 120 columns)"
+        )
+        p.add_argument(
+            "--no_html", action="store_true", help="do not write report.html (the browsable report of every trace)"
+        )
     return p
 
 
@@ -96,7 +140,10 @@ def main(argv: Sequence[str] | None = None, kind: str = "baseline") -> int:
     if kind == "report":
         out = Path(args.out) if args.out else Path(args.result_dir[0]) / REPORT_NAME
         path = write_report(ev, out, plots=() if args.no_plots else None, title=args.title)
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; {sum(len(r.graded) for r in ev.runs)} records in {len(ev.runs)} run(s))")
+        print(
+            f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; "
+            f"{sum(len(r.graded) for r in ev.runs)} records in {len(ev.runs)} run(s))"
+        )
         return 0
     spec = kind == "spec"
     reference = [{**b, "tag": f"{b['tag']} (baseline)"} for b in ev.reference_summaries()]

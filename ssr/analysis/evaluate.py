@@ -12,7 +12,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from ssr.analysis.loading import EvalError, Grader, Run, dataset_golds, find_baseline_dir, grade_runs, group_runs, load_folder, model_key
+from ssr.analysis.loading import (
+    EvalError,
+    Grader,
+    Run,
+    dataset_golds,
+    find_baseline_dir,
+    grade_runs,
+    group_runs,
+    load_folder,
+    model_key,
+)
 from ssr.analysis.stats import flops_stats, pick_baseline, summarize_run
 from ssr.records import Skipped, atomic_write_json
 
@@ -92,7 +102,10 @@ def evaluate(result_dirs: Sequence[str], options: Options | None = None, grader:
         found = sorted({str(r.dataset) for r in records})
         records = [r for r in records if str(r.dataset) == o.dataset_name]
         if not records:
-            raise EvalError(f"no records of dataset {o.dataset_name!r} in {', '.join(map(str, result_dirs))} (found: {', '.join(found)})")
+            raise EvalError(
+                f"no records of dataset {o.dataset_name!r} in {', '.join(map(str, result_dirs))} "
+                f"(found: {', '.join(found)})"
+            )
     if o.model_name is not None:
         others = sorted({str(r.target_model) for r in records if model_key(r.target_model) != model_key(o.model_name)})
         if others:
@@ -107,11 +120,15 @@ def evaluate(result_dirs: Sequence[str], options: Options | None = None, grader:
         found_dir = find_baseline_dir(result_dirs, datasets.pop() if len(datasets) == 1 else None, targets)
         if found_dir is not None:
             baseline_dir = str(found_dir)
-            notes.append(f"baseline: using {found_dir} (a base run of the same dataset and target found beside the results; "
-                         "--baseline_dir chooses another)")
+            notes.append(
+                f"baseline: using {found_dir} (a base run of the same dataset and target found beside the results; "
+                "--baseline_dir chooses another)"
+            )
     if with_flops and not baseline_dir and not any(r.method == "base" for r in runs):
-        notes.append("no baseline run: beta, gamma of spec/ssr runs and the processed-FLOPs ratio need --baseline_dir DIR "
-                     "(a base_test.py run of the same dataset and target)")
+        notes.append(
+            "no baseline run: beta, gamma of spec/ssr runs and the processed-FLOPs ratio need --baseline_dir DIR "
+            "(a base_test.py run of the same dataset and target)"
+        )
     base_runs = group_runs(_load([baseline_dir], skipped)) if baseline_dir else []
     if o.dataset_name is not None:
         base_runs = [r for r in base_runs if r.dataset == o.dataset_name]
@@ -119,7 +136,9 @@ def evaluate(result_dirs: Sequence[str], options: Options | None = None, grader:
     grader = grader or Grader()
     mismatched = grade_runs(runs + base_runs, grader, golds)
     if mismatched:
-        notes.append(f"{mismatched} records carried a gold answer different from the benchmark file; graded against the file")
+        notes.append(
+            f"{mismatched} records carried a gold answer different from the benchmark file; graded against the file"
+        )
     summaries = [summarize_run(r, ks, grader, notes) for r in runs]
     baselines: dict[str, Run] = {}
     baseline_summaries: dict[str, Any] = {}
@@ -135,8 +154,20 @@ def evaluate(result_dirs: Sequence[str], options: Options | None = None, grader:
                 }
     if grader.errors:
         notes.append(f"the grader raised on {grader.errors} answer(s); they were counted wrong")
-    return Evaluation(list(result_dirs), o, ks, baseline_dir, runs, summaries, base_runs, baselines, baseline_summaries,
-                      skipped, notes, grader)
+    return Evaluation(
+        list(result_dirs),
+        o,
+        ks,
+        baseline_dir,
+        runs,
+        summaries,
+        base_runs,
+        baselines,
+        baseline_summaries,
+        skipped,
+        notes,
+        grader,
+    )
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -66,8 +66,15 @@ def config_table_html(index: dict[str, Any]) -> str:
     head = "".join(f"<th>{_esc(r['label'])}<br><small>{_esc(r['dataset'])}</small></th>" for r in runs)
     out = [f'<div class="scroll"><table class="config"><thead><tr><th>setting</th>{head}</tr></thead><tbody>']
     out.append("<tr><th>folder</th>" + "".join(f"<td><code>{_esc(r['run_dir'])}</code></td>" for r in runs) + "</tr>")
-    out.append("<tr><th>records</th>" + "".join(
-        f"<td>{_esc(_cell(r['summary'].get('records')))} ({_esc(_cell(r['summary'].get('problems')))} problems)</td>" for r in runs) + "</tr>")
+    out.append(
+        "<tr><th>records</th>"
+        + "".join(
+            f"<td>{_esc(_cell(r['summary'].get('records')))} "
+            f"({_esc(_cell(r['summary'].get('problems')))} problems)</td>"
+            for r in runs
+        )
+        + "</tr>"
+    )
     for key, label in CONFIG_FIELDS:
         cells = []
         for r in runs:
@@ -79,18 +86,29 @@ def config_table_html(index: dict[str, Any]) -> str:
             else:
                 value = cfg[key]
                 if key == "fast":
-                    value = {0: "off", 1: "Fast-1 (first finished path)", 2: "Fast-2 (two agreeing paths)"}.get(value, value)
+                    value = {0: "off", 1: "Fast-1 (first finished path)", 2: "Fast-2 (two agreeing paths)"}.get(
+                        value, value
+                    )
                 text = f"{value:g}" if isinstance(value, float) else _cell(value)
                 per_record = r["summary"].get("paths_per_record")
                 if key == "num_paths" and per_record is not None and per_record != value:
                     text += f" (records hold {per_record:g})"
                 cells.append(f"<td>{_esc(text)}</td>")
         out.append(f"<tr><th>{_esc(label)}</th>{''.join(cells)}</tr>")
-    out.append("<tr><th>baseline</th>" + "".join(
-        f"<td>{'this run' if r['is_baseline'] else _esc(r['baseline'] or '–')}</td>" for r in runs) + "</tr>")
-    out.append("<tr><th>full config</th>" + "".join(
-        f"<td><details><summary>show</summary><pre>{_esc(json.dumps(r['config'], indent=1, ensure_ascii=False))}</pre></details></td>"
-        for r in runs) + "</tr>")
+    out.append(
+        "<tr><th>baseline</th>"
+        + "".join(f"<td>{'this run' if r['is_baseline'] else _esc(r['baseline'] or '–')}</td>" for r in runs)
+        + "</tr>"
+    )
+    out.append(
+        "<tr><th>full config</th>"
+        + "".join(
+            "<td><details><summary>show</summary>"
+            f"<pre>{_esc(json.dumps(r['config'], indent=1, ensure_ascii=False))}</pre></details></td>"
+            for r in runs
+        )
+        + "</tr>"
+    )
     out.append("</tbody></table></div>")
     return "".join(out)
 
@@ -107,8 +125,10 @@ def accuracy_svg(rows: Sequence[tuple[dict[str, Any], bool]]) -> str:
         return ""
     bar_h, gap, left, width = 22, 8, 300, 360
     height = len(rows) * (bar_h + gap) + 40
-    parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{left + width + 60}" height="{height}" '
-             f'role="img" aria-label="pass@1 per run">']
+    parts = [
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{left + width + 60}" height="{height}" '
+        f'role="img" aria-label="pass@1 per run">'
+    ]
     for tick in range(0, 11, 2):
         x = left + width * tick / 10
         parts.append(f'<line x1="{x:.1f}" y1="10" x2="{x:.1f}" y2="{height - 25}" class="grid"/>')
@@ -118,14 +138,22 @@ def accuracy_svg(rows: Sequence[tuple[dict[str, Any], bool]]) -> str:
         acc = float(s["pass@1"])
         label = f"{s.get('dataset')} {s.get('method')}/{s.get('tag')}" + (" (baseline)" if ref else "")
         short = label if len(label) <= 44 else label[:43] + "…"
-        parts.append(f'<text x="{left - 6}" y="{y + bar_h * 0.7:.1f}" text-anchor="end"><title>{_esc(label)}</title>{_esc(short)}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + bar_h * 0.7:.1f}" text-anchor="end">'
+            f"<title>{_esc(label)}</title>{_esc(short)}</text>"
+        )
         cls = "bar ref" if ref or s.get("method") == "base" else "bar"
-        parts.append(f'<rect class="{cls}" x="{left}" y="{y}" width="{max(width * acc, 1):.1f}" height="{bar_h}"><title>{_esc(label)}: pass@1 {acc:.3f}</title></rect>')
+        parts.append(
+            f'<rect class="{cls}" x="{left}" y="{y}" width="{max(width * acc, 1):.1f}" height="{bar_h}">'
+            f"<title>{_esc(label)}: pass@1 {acc:.3f}</title></rect>"
+        )
         lo, hi = (s.get("pass@1_ci95") or [None, None])[:2]
         right = acc
         if lo is not None and hi is not None:
             cy = y + bar_h / 2
-            parts.append(f'<line class="ci" x1="{left + width * lo:.1f}" y1="{cy}" x2="{left + width * hi:.1f}" y2="{cy}"/>')
+            parts.append(
+                f'<line class="ci" x1="{left + width * lo:.1f}" y1="{cy}" x2="{left + width * hi:.1f}" y2="{cy}"/>'
+            )
             right = max(acc, hi)
         parts.append(f'<text x="{left + width * right + 6:.1f}" y="{y + bar_h * 0.7:.1f}">{acc:.3f}</text>')
     parts.append("</svg>")
@@ -145,7 +173,9 @@ def plots_html(rows: Sequence[tuple[dict[str, Any], bool]], plots: Sequence[str 
             continue
         mime = "image/svg+xml" if p.suffix.lower() == ".svg" else "image/png"
         uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-        figures.append(f'<figure><img alt="{_esc(p.stem)}" src="{uri}"><figcaption>{_esc(p.stem)}</figcaption></figure>')
+        figures.append(
+            f'<figure><img alt="{_esc(p.stem)}" src="{uri}"><figcaption>{_esc(p.stem)}</figcaption></figure>'
+        )
     if not figures:
         return "<p>No plot: no run has a pass@1.</p>"
     return '<div class="plots">' + "".join(figures) + "</div>"
@@ -167,8 +197,10 @@ def render_chunks(
     if "</script" in js.lower() or "<!--" in js:
         raise ValueError("report.js must not contain '</script' or '<!--'")
     js_hash = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
-    csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{js_hash}'; "
-           "base-uri 'none'; form-action 'none'")
+    csp = (
+        f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{js_hash}'; "
+        "base-uri 'none'; form-action 'none'"
+    )
     title = title or "SSR report: " + ", ".join(index["result_dirs"] or ["results"])
     notes = "".join(f"<li>{_esc(n)}</li>" for n in index["notes"])
     skipped = "".join(f"<li><code>{_esc(p)}</code>: {_esc(r)}</li>" for p, r in index["skipped"])
@@ -183,19 +215,26 @@ def render_chunks(
         f"<style>{css}</style></head><body>",
         f"<header><h1>{_esc(title)}</h1>",
         f'<p class="meta">evaluated {_esc(index["generated_at"] or "")} · {n_rec} records · '
-        f'baseline: {_esc(index["baseline_dir"] or "none given")}</p></header>',
+        f"baseline: {_esc(index['baseline_dir'] or 'none given')}</p></header>",
         '<nav><a href="#runs">runs</a> <a href="#summary">summary</a> <a href="#plots">plots</a> '
         '<a href="#problems">problems</a></nav>',
-        '<section id="runs"><h2>Runs and configuration</h2>', config_table_html(index), "</section>",
-        '<section id="summary"><h2>Summary</h2>', summary_table_html(rows, ev.ks),
-        f'<details class="notes" {"open" if notes else ""}><summary>Notes from the evaluation ({len(index["notes"])})</summary><ul>{notes}</ul></details>',
+        '<section id="runs"><h2>Runs and configuration</h2>',
+        config_table_html(index),
         "</section>",
-        f'<section id="skipped" class="{"bad" if skipped else "ok"}"><h2>Skipped result files ({len(index["skipped"])})</h2>',
+        '<section id="summary"><h2>Summary</h2>',
+        summary_table_html(rows, ev.ks),
+        f'<details class="notes" {"open" if notes else ""}>'
+        f'<summary>Notes from the evaluation ({len(index["notes"])})</summary><ul>{notes}</ul></details>',
+        "</section>",
+        f'<section id="skipped" class="{"bad" if skipped else "ok"}">'
+        f'<h2>Skipped result files ({len(index["skipped"])})</h2>',
         f"<ul>{skipped}</ul>" if skipped else "<p>None: every result file was readable and complete.</p>",
         "</section>",
-        '<section id="plots"><h2>Plots</h2>', plots_html(rows, plots), "</section>",
+        '<section id="plots"><h2>Plots</h2>',
+        plots_html(rows, plots),
+        "</section>",
         '<section id="problems"><h2>Problems</h2><div id="controls"></div><div id="list"></div>'
-        '<noscript><p>The problem list needs JavaScript.</p></noscript></section>',
+        "<noscript><p>The problem list needs JavaScript.</p></noscript></section>",
         f'<script type="application/json" id="{DATA_ID}">{script_json(index)}</script>',
         f"<script>{js}</script>",
     ]
@@ -206,7 +245,9 @@ def render_chunks(
     yield "</body></html>\n"
 
 
-def write_report(ev: Evaluation, out_path: str | Path, plots: Sequence[str | Path] | None = None, title: str | None = None) -> Path:
+def write_report(
+    ev: Evaluation, out_path: str | Path, plots: Sequence[str | Path] | None = None, title: str | None = None
+) -> Path:
     """Write the page of ``ev`` to ``out_path`` (a file, or an existing folder to write ``report.html`` into).
 
     ``plots``: PNG/SVG files to embed (what ``ssr.analysis.plots.make_plots`` returned); None draws

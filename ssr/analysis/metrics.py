@@ -54,7 +54,9 @@ def g_pass_at_k(n: int, c: int, k: int, tau: float) -> float:
     return float(Fraction(hits, total))
 
 
-def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Sequence[float], n_boot: int = 2000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap ``(lo, hi)`` of the mean of ``values`` (problems are the resampled unit)."""
     v = np.asarray(list(values), dtype=float)
     if v.size == 0:

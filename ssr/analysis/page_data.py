@@ -84,7 +84,11 @@ def _vote_groups(record: Record, grader: Callable[[str | None, str | None], bool
     for i, p in enumerate(paths):
         if p.answer is None or not keys:
             continue
-        key = p.answer if p.answer in members else (keys[0] if len(keys) == 1 else next((k for k in keys if grader(p.answer, k)), None))
+        key = (
+            p.answer
+            if p.answer in members
+            else (keys[0] if len(keys) == 1 else next((k for k in keys if grader(p.answer, k)), None))
+        )
         if key is not None:
             members[key].append(i)
     out = []
@@ -288,7 +292,7 @@ def read_page_data(page: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if block_id == DATA_ID:
             index = json.loads(text)
         elif block_id.startswith(RECORD_ID_PREFIX):
-            records[int(block_id[len(RECORD_ID_PREFIX):])] = json.loads(text)
+            records[int(block_id[len(RECORD_ID_PREFIX) :])] = json.loads(text)
     if index is None:
         raise ValueError("no ssr-data block in this page")
     return index, [records[i] for i in sorted(records)]

@@ -71,7 +71,9 @@ def step_score_histogram(scores: Sequence[float], path: Path, title: str, thresh
     ax.hist(scores, bins=[x - 0.5 for x in range(11)] if integer else 20, edgecolor="black")
     if threshold is not None:
         # a step is accepted when score >= threshold: with integer bins the boundary is half a bin lower
-        ax.axvline(threshold - 0.5 if integer else threshold, color="red", ls="--", label=f"accepted: score >= {threshold:g}")
+        ax.axvline(
+            threshold - 0.5 if integer else threshold, color="red", ls="--", label=f"accepted: score >= {threshold:g}"
+        )
         ax.legend()
     ax.set_xlabel("step score (0-9)")
     ax.set_ylabel("steps")
@@ -108,7 +110,11 @@ def make_plots(evaluation: "Evaluation", out_dir: str | Path) -> list[Path]:
         if base and base.get(ACCURACY_KEY) is not None and not any(s["run_dir"] == base["run_dir"] for s in group):
             pts.append((f"baseline/{base['tag']}", 1.0, base[ACCURACY_KEY]))
         if len(pts) >= 2:
-            written.append(accuracy_vs_flops(pts, out_dir / f"accuracy_vs_flops_{_slug(dataset)}.png", f"{dataset}: accuracy vs 1/FLOPs"))
+            written.append(
+                accuracy_vs_flops(
+                    pts, out_dir / f"accuracy_vs_flops_{_slug(dataset)}.png", f"{dataset}: accuracy vs 1/FLOPs"
+                )
+            )
 
         # Fig. 2: scaling with the number of paths
         path_pts = []
@@ -122,7 +128,13 @@ def make_plots(evaluation: "Evaluation", out_dir: str | Path) -> list[Path]:
         if base and base.get(ACCURACY_KEY) is not None and not any(s["method"] == "base" for s in group):
             path_pts.append((1, base[ACCURACY_KEY], f"baseline/{base['tag']}"))
         if len({p[0] for p in path_pts}) >= 2 and any(s["method"] == "parallel" for s in group):
-            written.append(accuracy_vs_paths(path_pts, out_dir / f"accuracy_vs_paths_{_slug(dataset)}.png", f"{dataset}: accuracy vs parallel paths"))
+            written.append(
+                accuracy_vs_paths(
+                    path_pts,
+                    out_dir / f"accuracy_vs_paths_{_slug(dataset)}.png",
+                    f"{dataset}: accuracy vs parallel paths",
+                )
+            )
 
     used: set[str] = set()
     for run, s in zip(evaluation.runs, summaries):
@@ -135,7 +147,17 @@ def make_plots(evaluation: "Evaluation", out_dir: str | Path) -> list[Path]:
         scores = run.step_scores()
         if scores:
             threshold = run.config().get("score_threshold")
-            written.append(step_score_histogram(scores, out_dir / f"step_scores_{name}.png", f"{run.dataset} {run.label}: step scores", threshold))
+            written.append(
+                step_score_histogram(
+                    scores, out_dir / f"step_scores_{name}.png", f"{run.dataset} {run.label}: step scores", threshold
+                )
+            )
         if s.get("strategies"):
-            written.append(strategy_frequency(s["strategies"], out_dir / f"strategies_{name}.png", f"{run.dataset} {run.label}: selected strategies"))
+            written.append(
+                strategy_frequency(
+                    s["strategies"],
+                    out_dir / f"strategies_{name}.png",
+                    f"{run.dataset} {run.label}: selected strategies",
+                )
+            )
     return written

@@ -50,7 +50,9 @@ def default_context_len(base_tokens_per_path: float | None) -> int:
     return max(int(round(base_tokens_per_path / 2)), 1) if base_tokens_per_path else F.DEFAULT_CONTEXT_LEN
 
 
-def per_problem_mean(run: Run, value: Callable[[Record], float | None], problems: Iterable[Any] | None = None) -> float | None:
+def per_problem_mean(
+    run: Run, value: Callable[[Record], float | None], problems: Iterable[Any] | None = None
+) -> float | None:
     """Mean over problems of the mean over that problem's repeats (unequal repeats weigh equally)."""
     by_p = run.by_problem()
     keys = by_p if problems is None else [p for p in problems if p in by_p]
@@ -65,7 +67,10 @@ def accuracy_stats(run: Run, ks: Sequence[int], grader: Grader, notes: list[str]
     out: dict[str, Any] = {"problems": len(by_p), "records": len(run.graded), "repeats": n_min}
     if n_max != n_min:
         out["repeats_max"] = n_max
-        notes.append(f"{run.dataset} {run.label}: unequal repeats per problem ({n_min}-{n_max}); pass@k uses each problem's own n")
+        notes.append(
+            f"{run.dataset} {run.label}: unequal repeats per problem ({n_min}-{n_max}); "
+            "pass@k uses each problem's own n"
+        )
     for k in ks:
         if k > n_min:
             notes.append(f"{run.dataset} {run.label}: pass@{k} skipped (needs {k} repeats per problem, have {n_min})")
@@ -118,7 +123,8 @@ def cost_stats(run: Run) -> dict[str, Any]:
         "steps_mean": _mean(s.steps for s in stats),
         "rewrite_rate": (sum(s.rewrites for s in stats) / total_steps) if total_steps else None,
         "rewrite_rate_per_record": _summary_of([s.rewrite_rate for s in stats if s.steps]),
-        "finish_reasons": {k: finish.get(k, 0) for k in FINISH_REASONS} | {k: v for k, v in finish.items() if k not in FINISH_REASONS},
+        "finish_reasons": {k: finish.get(k, 0) for k in FINISH_REASONS}
+        | {k: v for k, v in finish.items() if k not in FINISH_REASONS},
         "answer_reasons": dict(Counter(r.answer_reason or "unknown" for r in recs)),
     }
     strategies = Counter(s for r in recs if r.selection for s in r.selection.strategies)
@@ -165,7 +171,9 @@ def _rewrite_rate(run: Run) -> float | None:
     return sum(s.rewrites for s in stats) / steps if steps else None
 
 
-def flops_stats(run: Run, baseline: Run | None, alpha: float | None, context_len: int | None, notes: list[str]) -> dict[str, Any]:
+def flops_stats(
+    run: Run, baseline: Run | None, alpha: float | None, context_len: int | None, notes: list[str]
+) -> dict[str, Any]:
     """The gamma model and the processed-token ratio of ``run`` against ``baseline`` (see module doc).
 
     Every key is present; what cannot be computed (no baseline, no shared problems, no model shapes)
@@ -187,18 +195,23 @@ def flops_stats(run: Run, baseline: Run | None, alpha: float | None, context_len
         "inv_gamma": None,
         "processed_flops_ratio": None,
         "processed_tokens_mean": {
-            role: per_problem_mean(run, lambda r, role=role: F.processed_tokens(r.usage.get(role))["total"]) for role in ("target", "draft")
+            role: per_problem_mean(run, lambda r, role=role: F.processed_tokens(r.usage.get(role))["total"])
+            for role in ("target", "draft")
         },
     }
     shared: list[Any] = []
     base_len = None
     if baseline is None:
-        notes.append(f"{where}: no matching baseline (method base, dataset {run.dataset}); beta and FLOPs ratio not computed")
+        notes.append(
+            f"{where}: no matching baseline (method base, dataset {run.dataset}); beta and FLOPs ratio not computed"
+        )
     else:
         shared = sorted(set(run.by_problem()) & set(baseline.by_problem()), key=str)
         out["shared_problems"] = len(shared)
         if not shared:
-            notes.append(f"{where}: no problem in common with the baseline {baseline.run_dir}; beta and FLOPs ratio not computed")
+            notes.append(
+                f"{where}: no problem in common with the baseline {baseline.run_dir}; beta and FLOPs ratio not computed"
+            )
         else:
             base_len = per_problem_mean(baseline, Record.tokens_per_path, shared)
             run_len = per_problem_mean(run, Record.tokens_per_path, shared)
@@ -211,7 +224,10 @@ def flops_stats(run: Run, baseline: Run | None, alpha: float | None, context_len
         if alpha is not None:
             out["alpha"], out["alpha_source"] = alpha, "--alpha"
         elif models := _draft_and_target(run):
-            out["alpha"], out["alpha_source"] = F.alpha_from_models(models["draft"], models["target"], context_len), "models"
+            out["alpha"], out["alpha_source"] = (
+                F.alpha_from_models(models["draft"], models["target"], context_len),
+                "models",
+            )
         else:
             notes.append(f"{where}: records carry no draft and target ModelInfo; pass --alpha")
         if out["R"] is None:

@@ -91,13 +91,30 @@ COLUMNS: tuple[Column, ...] = (
     Column("ci", {"wide": "pass@1 95% CI", "html": "pass@1 95% CI", "bench": "95% CI"}, _ci),
     Column("majority_vote", {"wide": "maj", "html": "majority"}, _key("majority_vote")),
     Column("g_pass", {"wide": f"G-Pass@min(reps,3) tau {_TAUS}", "html": "{g}"}, _g_passes),
-    Column("latency", {"compact": "lat s", "wide": "latency s mean/med/p90", "html": "latency s mean / median / p90"}, _latency),
-    Column("target_tokens", {"compact": "tok tgt", "wide": "tok tgt", "html": "target tok", "bench": "target tok"},
-           _key("target_tokens_mean", 0)),
-    Column("draft_tokens", {"wide": "tok drf", "html": "draft tok", "bench": "draft tok"}, _key("draft_tokens_mean", 0)),
+    Column(
+        "latency",
+        {"compact": "lat s", "wide": "latency s mean/med/p90", "html": "latency s mean / median / p90"},
+        _latency,
+    ),
+    Column(
+        "target_tokens",
+        {"compact": "tok tgt", "wide": "tok tgt", "html": "target tok", "bench": "target tok"},
+        _key("target_tokens_mean", 0),
+    ),
+    Column(
+        "draft_tokens", {"wide": "tok drf", "html": "draft tok", "bench": "draft tok"}, _key("draft_tokens_mean", 0)
+    ),
     Column("steps", {"wide": "steps", "html": "steps"}, _key("steps_mean", 1)),
-    Column("rewrite_rate", {"compact": "rewrite", "wide": "rewrite", "html": "rewrite rate", "bench": "rewrite"}, _key("rewrite_rate")),
-    Column("target_passes", {"compact": "tgt passes", "wide": "tgt passes", "bench": "tgt passes"}, _key("target_forward_passes_mean", 0)),
+    Column(
+        "rewrite_rate",
+        {"compact": "rewrite", "wide": "rewrite", "html": "rewrite rate", "bench": "rewrite"},
+        _key("rewrite_rate"),
+    ),
+    Column(
+        "target_passes",
+        {"compact": "tgt passes", "wide": "tgt passes", "bench": "tgt passes"},
+        _key("target_forward_passes_mean", 0),
+    ),
     Column("draft_passes", {"wide": "drf passes"}, _key("draft_forward_passes_mean", 0)),
     Column("path_accuracy", {"html": "path acc"}, _key("path_accuracy")),
     Column("any_path_correct", {"html": "any path"}, _key("any_path_correct")),
@@ -105,15 +122,23 @@ COLUMNS: tuple[Column, ...] = (
     Column("N", {"wide": "N", "html": "N"}, _flops("N", 1), flops=True),
     Column("beta", {"wide": "beta", "html": "β"}, _flops("beta"), flops=True),
     Column("alpha", {"wide": "alpha", "html": "α"}, _flops("alpha", 4), flops=True),
-    Column("gamma", {"compact": "gamma", "wide": "gamma", "html": "γ", "bench": "γ (paper)"}, _flops("gamma"), flops=True),
+    Column(
+        "gamma", {"compact": "gamma", "wide": "gamma", "html": "γ", "bench": "γ (paper)"}, _flops("gamma"), flops=True
+    ),
     Column("inv_gamma", {"html": "1/γ"}, _flops("inv_gamma"), flops=True),
-    Column("processed_flops_ratio", {"compact": "proc", "wide": "proc ratio", "html": "processed FLOPs ratio", "bench": "processed FLOPs"},
-           _flops("processed_flops_ratio"), flops=True),
+    Column(
+        "processed_flops_ratio",
+        {"compact": "proc", "wide": "proc ratio", "html": "processed FLOPs ratio", "bench": "processed FLOPs"},
+        _flops("processed_flops_ratio"),
+        flops=True,
+    ),
 )
 BY_KEY = {c.key: c for c in COLUMNS}
 
 
-def columns(table: str, ks: Sequence[int] = (1,), with_flops: bool = True, g_keys: Sequence[str] = ()) -> list[tuple[str, Cell]]:
+def columns(
+    table: str, ks: Sequence[int] = (1,), with_flops: bool = True, g_keys: Sequence[str] = ()
+) -> list[tuple[str, Cell]]:
     """(header, cell) of every column ``table`` shows, pass@k once per k and (html) G-Pass once per key."""
     out: list[tuple[str, Cell]] = []
     for c in COLUMNS:
@@ -149,8 +174,13 @@ def _text_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
-def text_report(summaries: Sequence[dict[str, Any]], ks: Sequence[int], with_flops: bool, model_name: str | None = None,
-                wide: bool = False) -> str:
+def text_report(
+    summaries: Sequence[dict[str, Any]],
+    ks: Sequence[int],
+    with_flops: bool,
+    model_name: str | None = None,
+    wide: bool = False,
+) -> str:
     """One table per dataset. Compact by default (fits 120 columns: the numbers compared first, run names
     cut to fit and given in full below the table); ``wide`` prints every column."""
     table = "wide" if wide else "compact"
@@ -162,13 +192,18 @@ def text_report(summaries: Sequence[dict[str, Any]], ks: Sequence[int], with_flo
         extra = []
         for s in group:
             fr = ", ".join(f"{k} {v}" for k, v in s["finish_reasons"].items() if v)
-            extra.append(f"  {s['method']}/{s['tag']}: finish {fr or '-'}; answers {', '.join(f'{k} {v}' for k, v in s['answer_reasons'].items())}; "
-                         f"path acc {fmt(s.get('path_accuracy'))}, any path {fmt(s.get('any_path_correct'))}  [{s['run_dir']}]")
+            extra.append(
+                f"  {s['method']}/{s['tag']}: finish {fr or '-'}; "
+                f"answers {', '.join(f'{k} {v}' for k, v in s['answer_reasons'].items())}; "
+                f"path acc {fmt(s.get('path_accuracy'))}, any path {fmt(s.get('any_path_correct'))}  [{s['run_dir']}]"
+            )
         label = f"== {dataset}" + (f" ({model_name})" if model_name else "")
         blocks.append(f"{label}\n" + _text_table([h for h, _ in cols], rows) + "\n" + "\n".join(extra))
     if not wide:
-        blocks.append("(compact: --wide prints every column; summary.csv has them all. tgt passes: sequential target "
-                      "forward passes per problem; gamma: the paper's normalized FLOPs; proc: processed-token FLOPs vs baseline)")
+        blocks.append(
+            "(compact: --wide prints every column; summary.csv has them all. tgt passes: sequential target "
+            "forward passes per problem; gamma: the paper's normalized FLOPs; proc: processed-token FLOPs vs baseline)"
+        )
     return "\n\n".join(blocks)
 
 
@@ -186,7 +221,11 @@ def summary_table_html(rows: Sequence[tuple[dict[str, Any], bool]], ks: Sequence
     with_flops = any(s.get("flops") for s, _ in rows)
     g_keys = sorted({k for s, _ in rows for k in s if k.startswith("g_pass@")})
     cols = columns("html", ks, with_flops, g_keys)
-    out = ['<div class="scroll"><table class="summary"><thead><tr>', *(f"<th>{esc(h)}</th>" for h, _ in cols), "</tr></thead><tbody>"]
+    out = [
+        '<div class="scroll"><table class="summary"><thead><tr>',
+        *(f"<th>{esc(h)}</th>" for h, _ in cols),
+        "</tr></thead><tbody>",
+    ]
     for s, is_ref in rows:
         cells = [c(s, "html") + (" (baseline)" if is_ref and h == "run" else "") for h, c in cols]
         cls = ' class="ref"' if is_ref else ""
@@ -197,7 +236,10 @@ def summary_table_html(rows: Sequence[tuple[dict[str, Any], bool]], ks: Sequence
         fr = ", ".join(f"{k} {v}" for k, v in (s.get("finish_reasons") or {}).items() if v)
         ar = ", ".join(f"{k} {v}" for k, v in (s.get("answer_reasons") or {}).items())
         strat = ", ".join(f"{k} {v}" for k, v in (s.get("strategies") or {}).items())
-        line = f"<b>{esc(s.get('method'))}/{esc(s.get('tag'))}</b>: paths finished by {esc(fr or '–')}; answers by {esc(ar or '–')}"
+        line = (
+            f"<b>{esc(s.get('method'))}/{esc(s.get('tag'))}</b>: "
+            f"paths finished by {esc(fr or '–')}; answers by {esc(ar or '–')}"
+        )
         if strat:
             line += f"; strategies picked: {esc(strat)}"
         extra.append(f"<li>{line}</li>")
