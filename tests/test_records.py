@@ -36,6 +36,7 @@ def test_every_committed_record_reads_and_agrees_with_its_file(path):
     raw = json.loads(path.read_text())
     rec = R.read_record(path)
     assert rec.source == path and rec.schema_version == raw["schema_version"]
+    assert R.is_complete(path)  # a rerun keeps it
     assert R.to_json(rec)["stats"] == raw["stats"]  # derived from the steps, as the loop counted them
     for p, raw_p in zip(rec.paths, raw["paths"], strict=True):
         assert p.text == raw_p["text"]

@@ -353,6 +353,21 @@ def test_markup_in_settings_strategies_tags_notes_and_skipped_files_is_shown_as_
         assert f"&lt;{marker}&gt;" in markup, marker
 
 
+def test_the_page_is_written_from_the_evaluation_alone(folders, tmp_path):
+    """No reloading, no regrading: the result folders may be gone once evaluate() has returned."""
+    ssr, base = folders
+    calls = []
+    grader = Grader(lambda a, b: calls.append((a, b)) or a.strip() == b.strip())
+    ev = evaluate([str(ssr)], Options(baseline_dir=str(base)), grader)
+    graded = len(calls)
+    shutil.rmtree(ssr)
+    shutil.rmtree(base)
+    index, _ = P.read_page_data(write_report(ev, tmp_path / "r.html", plots=()).read_text())
+    assert [r["label"] for r in index["runs"]] == ["ssr/t", "base/t"] and len(index["rows"]) == 8
+    assert {r["cmp"] for r in index["rows"] if r["run"] == 0} == {"", "gain", "loss"}
+    assert len(calls) == graded  # every verdict the page shows came from the evaluation's cache
+
+
 def test_cli_writes_the_report_into_the_first_folder(folders, capsys):
     ssr, base = folders
     assert analysis_main([str(ssr), "--baseline_dir", str(base), "--no_plots"], kind="report") == 0

@@ -22,7 +22,6 @@ from ssr.analysis.plots import make_plots
 from ssr.analysis.table import text_report
 
 EXIT_NO_DATA = 2
-KINDS = ("baseline", "spec", "report")
 
 _DESCRIPTIONS = {
     "baseline": "Score result folders: pass@k, majority vote, G-Pass@k, latency, tokens, finish reasons.",
