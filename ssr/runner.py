@@ -8,7 +8,9 @@ target call.  A problem whose next request is of another kind waits for its
 phase, so problems stay aligned and every call is as large as it can be.
 
 Each finished problem is written at once, atomically; a rerun skips files
-that are complete, so a killed run resumes where it stopped.
+that are complete, so a killed run resumes where it stopped. It skips them
+only if they were made with this run's settings (``ssr.config.identity``):
+a folder holding records of other settings is refused, never mixed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ PHASES: tuple[tuple[str, str], ...] = (("draft", "generate"), ("target", "score"
 
 
 def run_dir(cfg: RunConfig) -> Path:
+    """<output_dir>/<method>/<dataset>/<tag>: the tag names the main settings and hashes the rest."""
     return Path(cfg.output_dir) / cfg.method / cfg.dataset_name / run_tag(cfg)
 
 
