@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ssr.config import RunConfig, add_run_args, config_from_args  # noqa: E402
-from ssr.methods import method  # noqa: E402
+from ssr.methods import is_speculative, method  # noqa: E402
 
 
 def pick_problems(cfg: RunConfig, levels: str | None, limit: int | None) -> list:
@@ -197,8 +197,9 @@ def finish(out: Path, report: dict[str, Any], folders: dict[str, dict[str, Path]
     from bench.bounds import analyse, arm_records, phase_share, prefix_cache, unit_costs
     from bench.markdown import write_markdown, write_plot
 
-    seq = {name: unit_costs(arm_records(f)) for name, f in folders["sequential"].items()}
-    speculative = [name for name in seq if name not in ("baseline", "parallel")]
+    records = {name: arm_records(f) for name, f in folders["sequential"].items()}
+    seq = {name: unit_costs(recs) for name, recs in records.items()}
+    speculative = [name for name, recs in records.items() if recs and is_speculative(recs[0].method)]
     report["phase_share"] = {name: phase_share(seq[name]) for name in speculative}
     report["prefix_cache"] = {name: prefix_cache(seq[name]) for name in speculative}
     report["bounds"] = analyse(seq, folders["batched"], report["arms"], report["config"]["target_model"])
