@@ -292,3 +292,15 @@ def test_identity_differences_count_a_missing_field_as_its_default():
     del recorded["fast"]
     assert identity_differences(now, recorded) == {"fast": (0, 1)}
     assert identity_differences(now, {**now.to_dict(), "problem_id": "7", "score_threshold": 7}) == {}
+
+
+@pytest.mark.parametrize("script", ["bench/run_bench.py", "bench/calibrate.py", "bench/block_size.py"])
+def test_the_bench_checks_its_options_as_the_scripts_do(script):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    records = [] if script == "bench/run_bench.py" else ["--records", "nowhere"]
+    proc = subprocess.run([sys.executable, script, *records, "--top_p", "0"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 2 and "--top_p must be in (0, 1]" in proc.stderr
