@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from conftest import DATA_DIR, needs_benchmark_data
@@ -176,3 +178,11 @@ def test_boxed_answer_on_huge_inputs():
     assert boxed_answer("\\boxed{1}" * 100_000) == "1"
     assert boxed_answer("".join(f"\\boxed{{{i % 3}}}" for i in range(100_000))) == "0, 1, 2"
     assert boxed_answer("Answer: " * 100_000 + "9") is None
+
+
+def test_extraction_needs_no_grader():
+    """Extraction runs where the grader's heavy imports (sympy, math-verify) are not loaded."""
+    heavy = ("sympy", "math_verify", "ssr.grading")
+    code = f"import sys, ssr.extraction; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -349,6 +351,17 @@ def test_a_raising_comparison_is_not_equal_and_reported(monkeypatch, caplog):
     assert is_equivalent("25", "025") is False
     [record] = [r for r in caplog.records if r.name == "ssr.grading"]
     assert record.levelno == logging.WARNING and "ZeroDivisionError: a rule broke" in caplog.text
+
+
+def test_the_worker_file_loads_alone(tmp_path):
+    """The worker process loads ssr/grading_worker.py by path: the file must not pull in the package."""
+    from ssr import grading_worker
+
+    report = "print(sorted(m for m in sys.modules if m.startswith('ssr')))"
+    boot = grading_worker._BOOT.replace("module._worker_main()", report)
+    proc = subprocess.run([sys.executable, "-c", boot, grading_worker.__file__], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
 
 
 def test_a_worker_failure_is_an_error_reply(caplog):
