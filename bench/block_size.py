@@ -37,17 +37,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import dataclasses
 
-    from bench.replay import recorded_paths, scoring_passes
+    from bench.replay import ReplayError, paths_to_replay, scoring_passes
     from ssr.engines import build_engine
-    from ssr.engines.base import ChatPrompt
 
     try:
-        paths = recorded_paths(args.records)
-    except FileNotFoundError as exc:
+        paths = paths_to_replay([args.records])
+    except ReplayError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not paths:
-        print(f"error: no speculative paths in {args.records}", file=sys.stderr)
         return 2
     out = {}
     for bs in [int(x) for x in args.block_sizes.split(",")]:
@@ -56,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         prefilled = cached = total = passes = 0
         seconds = 0.0
         try:
-            probe = engine.render(ChatPrompt.of([{"role": "user", "content": "."}]))
-            for _, prompt in scoring_passes(c, probe, paths):
+            for _, prompt in scoring_passes(c, engine, paths):
                 t0 = time.perf_counter()
                 (res,) = engine.score_digits([prompt])
                 seconds += time.perf_counter() - t0

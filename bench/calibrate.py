@@ -87,23 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--thresholds must be comma-separated numbers, got {args.thresholds!r}")
     cfg = config_from_args("ssr", parser, argv)
 
-    from bench.replay import recorded_paths, scoring_passes
+    from bench.replay import ReplayError, paths_to_replay, scoring_passes
     from ssr.engines import build_engine
-    from ssr.engines.base import ChatPrompt
     from ssr.reasoning import step_score
 
     try:
-        paths = [p for folder in args.records for p in recorded_paths(folder)]
-    except FileNotFoundError as exc:
+        paths = paths_to_replay(args.records)
+    except ReplayError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not paths:
-        print(f"error: no speculative paths in {', '.join(args.records)}", file=sys.stderr)
         return 2
     engine = build_engine("target", cfg)
     try:
-        probe = engine.render(ChatPrompt.of([{"role": "user", "content": "."}]))
-        steps, prompts = zip(*scoring_passes(cfg, probe, paths))
+        steps, prompts = zip(*scoring_passes(cfg, engine, paths))
         t0 = time.perf_counter()
         results = engine.score_digits(list(prompts))  # one batch: calibration needs the scores, not the timing
         seconds = time.perf_counter() - t0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from ssr.config import RunConfig
 from ssr.records import Path as RecordedPath
@@ -17,18 +17,31 @@ def recorded_paths(folder: str | Path) -> list[tuple[str, RecordedPath]]:
     return [(r.problem, p) for r in load_records(folder).records for p in r.paths if p.steps]
 
 
-def scoring_passes(
-    cfg: RunConfig, render_probe: Any, paths: list[tuple[str, RecordedPath]]
-) -> Iterator[tuple[Step, Any]]:
+class ReplayError(Exception):
+    """No speculative path to replay; the message says where."""
+
+
+def paths_to_replay(folders: Sequence[str]) -> list[tuple[str, RecordedPath]]:
+    """Every recorded speculative path in ``folders``; :class:`ReplayError` when a folder is missing or none has one."""
+    try:
+        paths = [p for folder in folders for p in recorded_paths(folder)]
+    except FileNotFoundError as exc:
+        raise ReplayError(str(exc)) from exc
+    if not paths:
+        raise ReplayError(f"no speculative paths in {', '.join(map(str, folders))}")
+    return paths
+
+
+def scoring_passes(cfg: RunConfig, target: Any, paths: list[tuple[str, RecordedPath]]) -> Iterator[tuple[Step, Any]]:
     """(recorded step, scoring prompt) for each step of each path, the path as it stood when the step was scored.
 
-    ``render_probe`` is the target engine's rendered chat template (``Reasoner`` needs it to tell
-    reasoning templates apart). The prompt is rebuilt with the current code's scoring prompt, so a changed
-    judging note can be replayed on recorded steps.
+    ``target`` is the engine the prompts are for (its chat template tells reasoning templates apart). The
+    prompt is rebuilt with the current code's scoring prompt, so a changed judging note can be replayed on
+    recorded steps.
     """
-    from ssr.reasoning import PathState, Reasoner
+    from ssr.reasoning import PathState, Reasoner, generation_prompt
 
-    reasoner = Reasoner(cfg, render_probe, None, None)  # type: ignore[arg-type]
+    reasoner = Reasoner(cfg, generation_prompt(target), None, None)  # type: ignore[arg-type]
     for problem, p in paths:
         state = PathState(p.index, user_message(p, problem), prompt_format=cfg.prompt_format)
         for i, s in enumerate(p.steps):

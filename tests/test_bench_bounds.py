@@ -1,12 +1,17 @@
 """The benchmark's bounds analysis (bench/bounds.py) and threshold calibration helpers, on hand-built records."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from bench.bounds import flops_split, phase_share, prefix_cache, unit_costs
 from bench.calibrate import rank_correlation, summarise
-from bench.replay import recorded_paths
+from bench.replay import paths_to_replay, recorded_paths, scoring_passes
+from scripted import ScriptedEngine, stable_int
+from ssr.config import RunConfig
+from ssr.datasets import Problem
+from ssr.runner import run_dir, run_experiment
 from ssr.analysis import flops as F
 from ssr.records import Path as RecordPath
 from ssr.records import PathTokens, Record, Step, Timing, Usage
@@ -145,3 +150,42 @@ def test_rerender_refuses_a_report_in_the_format_before_the_per_arm_benchmark(tm
     assert rerender(tmp_path, None) == 2
     assert "format before the per-arm benchmark" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]  # nothing rewritten
+
+
+def test_replay_rebuilds_the_scoring_prompts_the_loop_sent_for_v2_and_v1_records(tmp_path):
+    """The calibration replays recorded paths: every prompt must be the one the loop scored, including after a
+    step cut at its token limit (no blank line) and a second </think> the loop dropped."""
+    def draft(prompt, params):
+        k = prompt.count("Step ")
+        h = stable_int(prompt, params.seed)
+        if k >= 4:
+            return f"So \\boxed{{{h % 2}}}", "stop", None
+        if h % 3 == 0:  # longer than a step may be: cut at max_step_tokens, no blank line after it
+            return f"Step {k}: " + "word " * 20, "stop", "\n\n"
+        return f"Step {k}: think {h % 7} </think>", "stop", "\n\n"
+
+    scored: list[str] = []
+    target = ScriptedEngine(lambda p, sp: ("Step r: rewritten", "stop", "\n\n"),
+                            lambda p: scored.append(p) or stable_int(p) % 10)
+    cfg = RunConfig(method="spec", dataset_name="math", output_dir=str(tmp_path), num_paths=2, max_step_tokens=8,
+                    token_budget=60, score_threshold=5.0, progress=False)
+    problems = [Problem("math", i, f"Problem {i}", "1", {}) for i in range(3)]
+    run_experiment(cfg, problems, {"target": target, "draft": ScriptedEngine(draft)})
+    folder = run_dir(cfg)
+    records = [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
+    steps = [s for r in records for p in r["paths"] for s in p["steps"]]
+    assert any(not s["ended_on_blank"] for s in steps) and any(s["ended_on_blank"] for s in steps)
+    assert any("</think>" in p["text"] for r in records for p in r["paths"])
+
+    def replayed():
+        passes = scoring_passes(cfg, target, paths_to_replay([str(folder)]))
+        return sorted(target.render(prompt) for _, prompt in passes)
+
+    assert replayed() == sorted(scored) and len(scored) == len(steps)
+    for f, r in zip(sorted(folder.glob("*.json")), records):  # the same records as schema 1 wrote them
+        r["schema_version"] = 1
+        for p in r["paths"]:
+            for s in p["steps"]:
+                del s["ended_on_blank"]
+        f.write_text(json.dumps(r))
+    assert replayed() == sorted(scored)
