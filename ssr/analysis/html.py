@@ -21,17 +21,18 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from ssr.analysis.evaluate import Evaluation
-from ssr.analysis.plots import make_plots
 from ssr.analysis.page_data import DATA_ID, RECORD_ID_PREFIX, page_data, script_json
+from ssr.analysis.plots import make_plots
+from ssr.analysis.table import NONE_TEXT, fmt, summary_table_html
 from ssr.analysis.table import esc as _esc
-from ssr.analysis.table import fmt, summary_table_html
 from ssr.methods import is_speculative
 
 REPORT_NAME = "report.html"
 
 
 def _cell(value: Any, digits: int = 3) -> str:
-    return fmt(value, digits, none="–")
+    return fmt(value, digits, NONE_TEXT["html"])
+
 
 # the run settings shown at the top of the page, in this order: (config key, label)
 CONFIG_FIELDS = (
