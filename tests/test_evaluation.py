@@ -341,8 +341,10 @@ def test_errors(tmp_path, grader):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "problem_0_repeat_0.json").write_text("{")
-    with pytest.raises(EvalError, match="1 unreadable file"):
+    with pytest.raises(EvalError, match="1 unreadable file") as exc:
         evaluate([str(bad)], grader=grader)
+    skipped = [(s.path.name, s.reason.split(" (")[0]) for s in exc.value.skipped]
+    assert skipped == [("problem_0_repeat_0.json", "not valid JSON")]
 
 
 def test_grader_errors_count_as_wrong(tmp_path):
@@ -457,6 +459,11 @@ def test_scripts_exit_2_without_records(tmp_path, script):
     assert proc.returncode == 2 and "no result records" in proc.stderr
     proc = run_script(script, "--result_dir", tmp_path / "missing", *extra)
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "problem_0_repeat_0.json").write_text("{")
+    proc = run_script(script, "--result_dir", bad, *extra)
+    assert proc.returncode == 2 and "problem_0_repeat_0.json: not valid JSON" in proc.stderr  # the file, by name
     if script == "spec_eval.py":
         proc = run_script(script, "--result_dir", base, "--baseline_dir", empty)
         assert proc.returncode == 2 and "no result records" in proc.stderr

@@ -133,6 +133,8 @@ def main(argv: Sequence[str] | None = None, kind: str = "baseline") -> int:
     try:
         ev = evaluate(args.result_dir, options, Grader())
     except EvalError as exc:
+        for s in exc.skipped:
+            _warn(f"skipped {s.path}: {s.reason}")
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NO_DATA
     _report_warnings(ev)

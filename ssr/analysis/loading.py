@@ -18,7 +18,11 @@ Equal = Callable[[str, str], bool]
 
 
 class EvalError(Exception):
-    """A folder that cannot be evaluated at all (missing, empty, no records)."""
+    """A folder that cannot be evaluated at all (missing, empty, no records); ``skipped``: the files found unusable."""
+
+    def __init__(self, message: str, skipped: Sequence[Skipped] = ()) -> None:
+        super().__init__(message)
+        self.skipped = list(skipped)
 
 
 class Grader:
@@ -112,7 +116,7 @@ def load_folder(folder: str | Path) -> tuple[list[Record], list[Skipped]]:
     if not loaded.records:
         n_bad = len(loaded.skipped)
         detail = f" ({n_bad} unreadable file{'s' if n_bad != 1 else ''})" if n_bad else ""
-        raise EvalError(f"no result records (problem_<id>_repeat_<r>.json) found in {folder}{detail}")
+        raise EvalError(f"no result records (problem_<id>_repeat_<r>.json) found in {folder}{detail}", loaded.skipped)
     return loaded.records, loaded.skipped
 
 
