@@ -502,6 +502,57 @@ def test_list_comparison_shares_one_time_limit(monkeypatch):
     assert all(t >= grading._MIN_REQUEST_SECONDS for t in timeouts)
 
 
+class FakeWorker:
+    """Stands in for the worker's ``compare``: each request takes ``seconds`` and gives ``verdict``."""
+
+    def __init__(self, verdict, seconds=0.01):
+        self.verdict, self.seconds, self.timeouts = verdict, seconds, []
+
+    def __call__(self, gold, pred, timeout):
+        self.timeouts.append(timeout)
+        return self.verdict, self.seconds
+
+
+def test_a_request_is_not_sent_with_almost_no_time_left(monkeypatch):
+    worker = FakeWorker(False, seconds=0.48)
+    monkeypatch.setattr(grading._WORKER, "compare", worker)
+    assert is_equivalent("\\sqrt{2}, \\sqrt{3}, \\sqrt{5}", "\\pi, e, \\sqrt{7}", timeout=1.0) is False
+    # 0.04 s would be left for a third request: below the floor, so it is not sent
+    assert worker.timeouts == pytest.approx([1.0, 0.52])
+
+
+def test_a_timeout_ends_the_comparison(monkeypatch):
+    worker = FakeWorker(None, seconds=0.1)
+    monkeypatch.setattr(grading._WORKER, "compare", worker)
+    assert is_equivalent("\\sqrt{2}, \\sqrt{3}, \\sqrt{5}", "\\pi, e, \\sqrt{7}", timeout=5.0) is False
+    assert len(worker.timeouts) == 1  # the worker was killed: the other parts are not sent
+
+
+def test_verdicts_are_cached_but_timeouts_are_not(monkeypatch):
+    worker = FakeWorker(True)
+    monkeypatch.setattr(grading._WORKER, "compare", worker)
+    assert is_equivalent("\\sqrt{8}", "2\\sqrt{2}") and is_equivalent("\\sqrt{8}", "2\\sqrt{2}")
+    assert len(worker.timeouts) == 1
+    worker.verdict = None
+    assert not is_equivalent("\\sqrt{18}", "3\\sqrt{2}") and not is_equivalent("\\sqrt{18}", "3\\sqrt{2}")
+    assert len(worker.timeouts) == 3
+
+
+def test_runaway_answers_never_reach_the_worker(monkeypatch):
+    worker = FakeWorker(True)
+    monkeypatch.setattr(grading._WORKER, "compare", worker)
+    assert is_equivalent("x+" * 600 + "x", "1201x") is False
+    assert worker.timeouts == []
+
+
+def test_long_lists_are_not_compared_part_by_part(monkeypatch):
+    worker = FakeWorker(False)
+    monkeypatch.setattr(grading._WORKER, "compare", worker)
+    parts = [f"\\sqrt{{{n}}}" for n in range(2, 2 + grading._MAX_LIST_PARTS + 1)]
+    assert is_equivalent(", ".join(parts), ", ".join(reversed(parts)), timeout=60) is False
+    assert len(worker.timeouts) == 1  # the two whole lists, once; not 17 x 17 pairs
+
+
 # --------------------------------------------------------------------------- pathological input
 
 PATHOLOGICAL = [
