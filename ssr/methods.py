@@ -39,18 +39,17 @@ SPM_SETTINGS = frozenset({"method_num", "strategy_pool_size"})
 @dataclass(frozen=True)
 class Method:
     name: str
-    description: str
     needs_draft: bool
     speculative: bool
     coroutine: str  # "direct" | "speculative": the Reasoner generator
     uses_spm: Callable[[Any], bool]
     path_count: Callable[[Any], int]
-    _tag: Callable[[Any], list[TagPart]]
-    _settings: Callable[[Any], frozenset[str]]
+    tag_of: Callable[[Any], list[TagPart]]
+    settings_of: Callable[[Any], frozenset[str]]
 
     def tag_parts(self, cfg: Any) -> list[TagPart]:
         """The main settings as folder-name parts; a prompt format other than chat is named too."""
-        parts = self._tag(cfg)
+        parts = self.tag_of(cfg)
         if cfg.prompt_format != "chat":
             parts.append((("prompt_format",), cfg.prompt_format))
         return parts
@@ -61,7 +60,7 @@ class Method:
 
     def settings(self, cfg: Any) -> frozenset[str]:
         """The run settings this method's records depend on (a setting it ignores is no part of its identity)."""
-        return COMMON_SETTINGS | self._settings(cfg)
+        return COMMON_SETTINGS | self.settings_of(cfg)
 
 
 def _parallel_settings(cfg: Any) -> frozenset[str]:
@@ -112,49 +111,49 @@ def _ssr_tag(cfg: Any) -> list[TagPart]:
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
+        # the target alone, one path
         Method(
             "base",
-            "the target alone, one path",
             needs_draft=False,
             speculative=False,
             coroutine="direct",
             uses_spm=lambda cfg: False,
             path_count=lambda cfg: 1,
-            _tag=lambda cfg: [(("token_budget",), f"budget{cfg.token_budget}")],
-            _settings=lambda cfg: frozenset(),
+            tag_of=lambda cfg: [(("token_budget",), f"budget{cfg.token_budget}")],
+            settings_of=lambda cfg: frozenset(),
         ),
+        # the target on several paths (plain, role or SPM-selected strategy prompts), majority vote
         Method(
             "parallel",
-            "the target on several paths (plain, role or SPM-selected strategy prompts), majority vote",
             needs_draft=False,
             speculative=False,
             coroutine="direct",
             uses_spm=lambda cfg: bool(cfg.use_method_prompts),
             path_count=lambda cfg: cfg.method_num if cfg.use_method_prompts else cfg.num_paths,
-            _tag=_parallel_tag,
-            _settings=_parallel_settings,
+            tag_of=_parallel_tag,
+            settings_of=_parallel_settings,
         ),
+        # step-level speculative decoding on every path (spec-reason)
         Method(
             "spec",
-            "step-level speculative decoding on every path (spec-reason)",
             needs_draft=True,
             speculative=True,
             coroutine="speculative",
             uses_spm=lambda cfg: False,
             path_count=lambda cfg: cfg.num_paths,
-            _tag=_spec_tag,
-            _settings=lambda cfg: SPECULATIVE_SETTINGS | {"num_paths", "use_role_prompts"},
+            tag_of=_spec_tag,
+            settings_of=lambda cfg: SPECULATIVE_SETTINGS | {"num_paths", "use_role_prompts"},
         ),
+        # SPM strategy selection + step-level speculative decoding, with fast modes
         Method(
             "ssr",
-            "SPM strategy selection + step-level speculative decoding, with fast modes",
             needs_draft=True,
             speculative=True,
             coroutine="speculative",
             uses_spm=lambda cfg: True,
             path_count=lambda cfg: cfg.method_num,
-            _tag=_ssr_tag,
-            _settings=lambda cfg: SPECULATIVE_SETTINGS | SPM_SETTINGS,
+            tag_of=_ssr_tag,
+            settings_of=lambda cfg: SPECULATIVE_SETTINGS | SPM_SETTINGS,
         ),
     )
 }

@@ -276,3 +276,31 @@ def test_by_default_a_step_ends_its_path_only_on_a_complete_box(tmp_path):
     (rec,) = load_records(run_dir(cfg)).records
     (path,) = rec.paths
     assert (len(path.steps), path.finish_reason, path.answer, rec.final_answer) == (2, "answer", "5", "5")
+
+
+@pytest.mark.parametrize(
+    "name,kw,paths,spm",
+    [("base", {}, 1, False), ("parallel", {}, 2, False), ("parallel", {"use_method_prompts": True}, 3, True),
+     ("spec", {}, 2, False), ("ssr", {}, 3, True)],
+)
+def test_the_method_table_says_what_each_method_does(tmp_path, monkeypatch, name, kw, paths, spm):
+    from ssr import engines as engines_mod
+    from ssr.methods import method
+
+    loaded = {}
+
+    def build(cfg, need_draft):
+        loaded["draft"] = need_draft
+        e = engines()
+        return e["target"], (e["draft"] if need_draft else None)
+
+    monkeypatch.setattr(engines_mod, "build_engines", build)
+    cfg = config(tmp_path, method=name, repeat_id=1, num_paths=2, method_num=3, **kw)
+    run_experiment(cfg, PROBLEMS[:1], equal=lambda a, b: a == b)
+    (rec,) = load_records(run_dir(cfg)).records
+    m = method(name)
+    assert len(rec.paths) == m.path_count(cfg) == paths
+    assert (rec.selection is not None) == m.uses_spm(cfg) == spm
+    drafted = any(p.steps for p in rec.paths)
+    speculative = name in ("spec", "ssr")
+    assert drafted == m.speculative == m.needs_draft == loaded["draft"] == ("draft" in rec.usage) == speculative
