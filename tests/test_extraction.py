@@ -29,6 +29,7 @@ def load(name: str) -> list[dict]:
         ("\\boxed{1} first.\n\nThen \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),  # the last paragraph with a box wins
         ("\\boxed{\\frac{\\sqrt{3}}{\\left(2\\right)}}", "\\frac{\\sqrt{3}}{\\left(2\\right)}"),  # nested braces
         ("\\boxed{\\{1,2\\}}", "\\{1,2\\}"),  # escaped braces are not group braces
+        ("\\boxed{\\left\\{ x \\right.}", "\\left\\{ x \\right."),  # even when they do not pair up
         ("\\fbox{7}", "7"),
         ("\\boxed{3} or \\fbox{4}", "3, 4"),
         ("\\boxed{3}\n   \n\\fbox{4}", "4"),  # a line of spaces separates paragraphs too
