@@ -388,3 +388,23 @@ def test_a_tie_between_paths_goes_to_the_best_mean_score_not_to_the_earliest_pat
     out = solve(cfg(num_paths=2, use_role_prompts=True), target, ScriptedEngine(draft_fn))
     assert [(p.answer, p.mean_score()) for p in out.paths] == [("1", 7.0), ("2", 8.0)]
     assert (out.decision.answer, out.decision.reason) == ("2", "tie_break_score")
+
+
+@pytest.mark.parametrize("method", ["spec", "parallel"])
+def test_paths_with_the_same_prompt_are_sampled_with_their_own_seeds(method):
+    """Plain prompts are identical on every path: only the seed tells the paths apart (drafts, rewrites and
+    whole-path generations alike), and a path's seeds differ from round to round."""
+    seeds = {"draft": [], "target": []}
+
+    def record(model, fn):
+        def wrapped(prompt, params):
+            seeds[model].append(params.seed)
+            return fn(prompt, params)
+        return wrapped
+
+    draft = ScriptedEngine(record("draft", hashed_steps(answer_after=2)))
+    target = ScriptedEngine(record("target", lambda p, sp: (f"t {sp.seed}", "stop", "\n\n")), const_score(0))
+    out = solve(cfg(method=method, num_paths=3), target, draft if method == "spec" else None)
+    assert len(out.paths) == 3 and len({p.text for p in out.paths}) == 3
+    for model in ("draft", "target") if method == "spec" else ("target",):
+        assert seeds[model] and len(set(seeds[model])) == len(seeds[model])  # no two requests share a seed
