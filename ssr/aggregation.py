@@ -63,7 +63,7 @@ def _pick(groups: list[list[PathOutcome]], winner_reason: str) -> Decision:
     votes = {g[0].answer: len(g) for g in groups}  # type: ignore[misc]
     top = max(len(g) for g in groups)
     tied = [g for g in groups if len(g) == top]
-    if len(tied) == 1 and (top > 1 or len(groups) == 1):
+    if len(tied) == 1:  # with top == 1 this is a lone group: every group of one size is tied
         best, reason = tied[0], winner_reason
     else:
         scored = [o for g in groups for o in g if o.mean_score is not None]
