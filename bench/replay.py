@@ -41,7 +41,7 @@ def scoring_passes(cfg: RunConfig, target: Any, paths: list[tuple[str, RecordedP
     """
     from ssr.reasoning import PathState, Reasoner, generation_prompt
 
-    reasoner = Reasoner(cfg, generation_prompt(target), None, None)  # type: ignore[arg-type]
+    reasoner = Reasoner(cfg, generation_prompt(target), None, None, None)  # type: ignore[arg-type]
     for problem, p in paths:
         state = PathState(p.index, user_message(p, problem), prompt_format=cfg.prompt_format)
         for i, s in enumerate(p.steps):

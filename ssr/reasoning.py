@@ -207,7 +207,7 @@ class Reasoner:
         target_generation_prompt: str,
         equal: Equal,
         extract: Extract,
-        step_answer: Extract | None = None,
+        step_answer: Extract,
     ) -> None:
         self.cfg = cfg
         # the target's rendering of an empty assistant turn: tells whether it opens <think>
@@ -215,7 +215,7 @@ class Reasoner:
         self.gen_prompt = RAW_THINK_OPEN if cfg.prompt_format == "raw" else target_generation_prompt
         self.equal = equal
         self.extract = extract  # a finished text's answer (fallbacks allowed)
-        self.step_answer = step_answer or extract  # whether a step ends its path (boxed only)
+        self.step_answer = step_answer  # whether a step ends its path: a complete box only, never a fallback
 
     # --- building blocks -------------------------------------------------
     def _sampling(self, max_tokens: int, seed: int, stop: Sequence[str] = ()) -> SamplingParams:

@@ -30,7 +30,7 @@ def equal(a: str, b: str) -> bool:
 def solve(cfg: RunConfig, target: ScriptedEngine, draft: ScriptedEngine | None, problem: str = "What is 1+1?"):
     """Run one problem through the real scheduler and return its outcome."""
     done = {}
-    reasoner = Reasoner(cfg, target.render(_user(".")), equal, extract)
+    reasoner = Reasoner(cfg, target.render(_user(".")), equal, extract, extract)  # extract reads boxes only
     sched = Scheduler(
         cfg, {"target": target, "draft": draft}, reasoner, lambda job, out: done.setdefault("o", (job, out))
     )
