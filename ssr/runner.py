@@ -248,14 +248,15 @@ def run_experiment(
     problems: Sequence[Any],
     engines: dict[str, Engine | None] | None = None,
     equal: Callable[[str, str], bool] | None = None,
-    extract: Callable[[str], str | None] | None = None,
 ) -> RunSummary:
-    """Run every (problem, repeat) of ``cfg`` that is not done yet; engines are built if not given."""
+    """Run every (problem, repeat) of ``cfg`` that is not done yet; engines are built if not given.
+
+    A finished text's answer is ``extraction.extract_answer`` (fallbacks allowed); a step ends its path
+    only on ``extraction.boxed_answer``; answers are compared with ``equal`` (default: the grader's).
+    """
     from ssr import extraction, grading
 
     equal = equal or grading.is_equivalent
-    step_answer = extraction.boxed_answer if extract is None else extract
-    extract = extract or extraction.extract_answer
     t0 = time.perf_counter()
     todo, skipped = plan_jobs(cfg, problems)
     total = len(todo) + skipped
@@ -272,7 +273,7 @@ def run_experiment(
         target = engines["target"]
         assert target is not None
         models_info = {name: (dataclasses.asdict(e.info()) if e is not None else None) for name, e in engines.items()}
-        reasoner = Reasoner(cfg, generation_prompt(target), equal, extract, step_answer)
+        reasoner = Reasoner(cfg, generation_prompt(target), equal, extraction.extract_answer, extraction.boxed_answer)
         written: list[Path] = []
         counters = {"steps": 0, "rewrites": 0, "tokens": 0}
         bar = _progress_bar(cfg, total, skipped)
