@@ -289,36 +289,17 @@ def add_run_args(parser: argparse.ArgumentParser, defaults: RunConfig | None = N
         meta, form = f.metadata, f.metadata["form"]
         if form == "none":
             continue
-        g = groups[meta["group"]]
-        default = getattr(d, f.name)
+        names = [f"--no_{f.name}"] if form == "negated" else [f"--{f.name}", *meta["aliases"]]
+        kwargs: dict[str, Any] = {"dest": f.name, "default": getattr(d, f.name), "help": meta["help"]}
         if form == "switch":
-            g.add_argument(
-                f"--{f.name}", *meta["aliases"], dest=f.name, action="store_true", default=default, help=meta["help"]
-            )
+            kwargs["action"] = "store_true"
         elif form == "negated":
-            g.add_argument(f"--no_{f.name}", dest=f.name, action="store_false", default=default, help=meta["help"])
+            kwargs["action"] = "store_false"
         elif form == "bool":
-            g.add_argument(
-                f"--{f.name}",
-                *meta["aliases"],
-                dest=f.name,
-                type=_str2bool,
-                nargs="?",
-                const=True,
-                default=default,
-                help=meta["help"],
-            )
+            kwargs.update(type=_str2bool, nargs="?", const=True)
         else:
-            kind = _TYPES[str(f.type).split(" | ")[0]]
-            g.add_argument(
-                f"--{f.name}",
-                *meta["aliases"],
-                dest=f.name,
-                type=kind,
-                default=default,
-                choices=meta["choices"],
-                help=meta["help"],
-            )
+            kwargs.update(type=_TYPES[str(f.type).split(" | ")[0]], choices=meta["choices"])
+        groups[meta["group"]].add_argument(*names, **kwargs)
 
 
 def explicit_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:

@@ -304,3 +304,17 @@ def test_the_method_table_says_what_each_method_does(tmp_path, monkeypatch, name
     drafted = any(p.steps for p in rec.paths)
     speculative = name in ("spec", "ssr")
     assert drafted == m.speculative == m.needs_draft == loaded["draft"] == ("draft" in rec.usage) == speculative
+
+
+def test_the_refusal_names_every_setting_that_differs_in_any_record(tmp_path):
+    from ssr.runner import SettingsMismatch
+
+    now = config(tmp_path, repeat_id=1)
+    run_dir(now).mkdir(parents=True)
+    for i, kw in enumerate([{"top_p": 0.9}, {"seed": 5}]):
+        old = config(tmp_path / f"old{i}", repeat_id=1, **kw)
+        run_experiment(old, PROBLEMS[i : i + 1], engines())
+        for f in run_dir(old).iterdir():
+            f.rename(run_dir(now) / f.name)
+    with pytest.raises(SettingsMismatch, match=r"^2 complete record\(s\).*--seed \(recorded 5, now 0\), --top_p"):
+        run_experiment(now, PROBLEMS[:2], engines())
