@@ -13,10 +13,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: the eval scripts run on servers without a display
-import matplotlib.pyplot as plt  # noqa: E402
 
 if TYPE_CHECKING:
     from ssr.analysis.evaluate import Evaluation
@@ -28,17 +24,27 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
 
 
+def _pyplot() -> Any:
+    """matplotlib's pyplot, loaded on the first figure (a third of a second an eval without plots does not pay)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: the eval scripts run on servers without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
 def accuracy_vs_flops(points: Sequence[tuple[str, float, float]], path: Path, title: str) -> Path:
     """``points``: (label, gamma, accuracy); x is 1/gamma so that cheaper runs sit to the right."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = _pyplot().subplots(figsize=(6, 4.5))
     for label, gamma, acc in points:
         ax.scatter(1.0 / gamma, acc, s=40)
         ax.annotate(label, (1.0 / gamma, acc), textcoords="offset points", xytext=(4, 4), fontsize=8)
@@ -53,7 +59,7 @@ def accuracy_vs_flops(points: Sequence[tuple[str, float, float]], path: Path, ti
 def accuracy_vs_paths(points: Sequence[tuple[int, float, str]], path: Path, title: str) -> Path:
     """``points``: (number of paths, accuracy, label)."""
     pts = sorted(points)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = _pyplot().subplots(figsize=(6, 4.5))
     ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o")
     for n, acc, label in pts:
         ax.annotate(label, (n, acc), textcoords="offset points", xytext=(4, 4), fontsize=8)
@@ -66,7 +72,7 @@ def accuracy_vs_paths(points: Sequence[tuple[int, float, str]], path: Path, titl
 
 
 def step_score_histogram(scores: Sequence[float], path: Path, title: str, threshold: float | None = None) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = _pyplot().subplots(figsize=(6, 4.5))
     integer = all(float(s).is_integer() for s in scores)  # greedy scores are digits, "average" ones are not
     ax.hist(scores, bins=[x - 0.5 for x in range(11)] if integer else 20, edgecolor="black")
     if threshold is not None:
@@ -83,7 +89,7 @@ def step_score_histogram(scores: Sequence[float], path: Path, title: str, thresh
 
 def strategy_frequency(counts: dict[str, int], path: Path, title: str) -> Path:
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    fig, ax = plt.subplots(figsize=(7, max(3.0, 0.35 * len(items) + 1)))
+    fig, ax = _pyplot().subplots(figsize=(7, max(3.0, 0.35 * len(items) + 1)))
     ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1])
     ax.set_xlabel("times selected")
     ax.set_title(title)
