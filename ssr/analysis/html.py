@@ -25,7 +25,7 @@ from ssr.analysis.page_data import DATA_ID, RECORD_ID_PREFIX, page_data, script_
 from ssr.analysis.plots import make_plots
 from ssr.analysis.table import NONE_TEXT, fmt, summary_table_html
 from ssr.analysis.table import esc as _esc
-from ssr.methods import is_speculative
+from ssr.methods import SPECULATIVE_SETTINGS, is_speculative
 
 REPORT_NAME = "report.html"
 
@@ -55,10 +55,6 @@ CONFIG_FIELDS = (
     ("seed", "seed"),
     ("repeat_id", "repeats"),
 )
-# shown as n/a for a run of a method that does not draft, score and rewrite steps
-SPECULATIVE_ONLY = {"draft_model", "max_step_tokens", "score_threshold", "score_method", "fast"}
-
-
 
 def config_table_html(index: dict[str, Any]) -> str:
     runs = index["runs"]
@@ -80,7 +76,8 @@ def config_table_html(index: dict[str, Any]) -> str:
         cells = []
         for r in runs:
             cfg = r["config"]
-            if key in SPECULATIVE_ONLY and not is_speculative(r["method"]):
+            # n/a for a run of a method that does not draft, score and rewrite steps
+            if key in SPECULATIVE_SETTINGS and not is_speculative(r["method"]):
                 cells.append('<td class="na">n/a</td>')
             elif key not in cfg:
                 cells.append('<td class="na" title="not recorded in these result files">not recorded</td>')
