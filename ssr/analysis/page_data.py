@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from ssr.analysis.evaluate import Evaluation
 from ssr.analysis.loading import Graded, Run, as_int
-from ssr.records import STEP_STOP, THINK_END, Path, Record, usage_json
+from ssr.records import THINK_END, Path, Record, path_text, usage_json
 
 DATA_ID = "ssr-data"
 RECORD_ID_PREFIX = "rec-"
@@ -116,7 +116,8 @@ def step_text_separators(path: Path) -> str | None:
     steps = path.steps
     if not steps or sum(THINK_END in s.text for s in steps) > 1:
         return None
-    if "".join(s.text + (STEP_STOP if s.ended_on_blank else "") for s in steps) != path.text:
+    # with at most one </think> among the steps, the loop's rule (path_text) is the page's plain join
+    if path_text(steps) != path.text:
         return None
     return "".join("1" if s.ended_on_blank else "0" for s in steps)
 
