@@ -56,19 +56,71 @@ def _option(
     aliases: Sequence[str] = (),
     form: str = "value",
     factory: Any = None,
+    parse: Any = None,
 ) -> Any:
     """A RunConfig field with its command-line option.
 
+    ``parse``: the command line's type for a "value" (default: the field's type).
     ``form``: "value" (``--x V``), "switch" (``--x`` sets True), "bool" (``--x`` or ``--x 0|1|yes|no...``),
     "negated" (``--no_x`` sets False), "none" (no option: set by the script or the program).
     """
-    meta = {"help": help, "role": role, "group": group, "choices": choices, "aliases": tuple(aliases), "form": form}
+    meta = {
+        "help": help,
+        "role": role,
+        "group": group,
+        "choices": choices,
+        "aliases": tuple(aliases),
+        "form": form,
+        "parse": parse,
+    }
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
 
 
 D, M, S, P, SD, R = GROUPS
+
+AUTO = "auto"
+
+
+def parse_tp(value: Any) -> int | str:
+    """``auto`` or a positive int: a tensor-parallel size on the command line, in presets and in records."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"a tensor-parallel size must be >= 1 or 'auto', got {value}")
+        return value
+    text = str(value).strip().lower()
+    if text == AUTO:
+        return AUTO
+    try:
+        return parse_tp(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a tensor-parallel size must be a positive int or 'auto', got {value!r}")
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    """``"K/N"`` (1 <= K <= N) -> ``(K, N)``; None -> None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    k, sep, n = text.partition("/")
+    try:
+        ki, ni = int(k), int(n)
+    except ValueError:
+        ki = ni = 0
+    if not sep or not 1 <= ki <= ni:
+        raise argparse.ArgumentTypeError(f"--shard takes K/N with 1 <= K <= N (e.g. 1/2, 2/2), got {value!r}")
+    return ki, ni
+
+
+def _shard_text(value: str) -> str:
+    parse_shard(value)
+    return value.strip()
+
+
+def base_urls(value: str | None) -> list[str]:
+    """A ``--*_base_url`` value, one URL or several replicas separated by commas, as a list."""
+    return [u.strip() for u in (value or "").split(",") if u.strip()]
 
 
 @dataclass
@@ -100,7 +152,30 @@ class RunConfig:
     draft_tokenizer: str | None = _option(
         None, "tokenizer (chat template) for the draft; default: the model's own", group=M
     )
-    tensor_parallel_size: int = _option(1, "GPUs per model (vLLM)", role=SCOPE, group=M)
+    tensor_parallel_size: int | str = _option(
+        AUTO,
+        "the target's GPUs (vLLM tensor parallel); auto: the smallest of 1, 2, 4, 8 that fits the plan",
+        role=SCOPE,
+        group=M,
+        aliases=("--target_tensor_parallel_size",),
+        parse=parse_tp,
+    )
+    draft_tensor_parallel_size: int | str = _option(
+        AUTO, "the draft's tensor-parallel size; auto: the smallest that fits and divides its heads",
+        role=SCOPE, group=M, parse=parse_tp,
+    )
+    target_gpus: str | None = _option(
+        None, "GPU ids the target uses, e.g. 0,1,2,3 (default: the first ones)", role=SCOPE, group=M
+    )
+    draft_gpus: str | None = _option(
+        None, "GPU ids the draft uses (default: the target's first GPU)", role=SCOPE, group=M
+    )
+    target_engine_args: str | None = _option(
+        None,
+        'JSON object of other vLLM engine arguments for the target, e.g. \'{"max_num_seqs": 128}\'',
+        group=M,
+    )
+    draft_engine_args: str | None = _option(None, "JSON object of other vLLM engine arguments for the draft", group=M)
     target_gpu_memory_utilization: float = _option(
         0.7, "the target's share of GPU memory", role=SCOPE, group=M, aliases=("--gpu_memory_utilization",)
     )
@@ -108,16 +183,55 @@ class RunConfig:
     max_model_len: int | None = _option(None, "context length; default: the model's", group=M)
     dtype: str = _option("auto", "weights' dtype (auto, float32, bfloat16, ...)", group=M)
     enforce_eager: bool = _option(False, "vLLM: no CUDA graphs", role=SCOPE, group=M, form="switch")
-    kv_cache_gib: float | None = _option(None, "vLLM on CPU: KV-cache size in GiB", role=SCOPE, group=M)
+    kv_cache_gib: float | None = _option(
+        None,
+        "the target's KV-cache size in GiB (vLLM; on CPU default 1); on GPU it replaces the memory share's KV",
+        role=SCOPE,
+        group=M,
+        aliases=("--target_kv_cache_gib",),
+    )
+    draft_kv_cache_gib: float | None = _option(
+        None, "the draft's KV-cache size in GiB (default: as the target's)", role=SCOPE, group=M
+    )
+    target_config: str | None = _option(
+        None, "the target's config.json (file or folder) for the plan, when the model is not at hand", role=SCOPE,
+        group=M,
+    )
+    draft_config: str | None = _option(None, "the draft's config.json for the plan", role=SCOPE, group=M)
+    assume_gpus: str | None = _option(
+        None, "plan for other hardware: COUNTxGB as marketed, e.g. 4x80, 4x40, 8x80, 1x141", role=SCOPE, group=M
+    )
+    batch_invariant: bool = _option(
+        False, "vLLM on GPU: batch-invariant kernels, so results do not depend on the batch", group=M, form="switch"
+    )
     block_size: int | None = _option(
         None,
         "vLLM KV-cache block size, the prefix cache's granularity (CPU: a multiple of 32; default: vLLM's)",
         group=M,
     )
     target_base_url: str | None = _option(
-        None, "OpenAI-compatible server of the target, e.g. http://host:8000/v1", role=SCOPE, group=M
+        None,
+        "OpenAI-compatible server of the target, e.g. http://host:8000/v1; several replicas: comma-separated "
+        "(every request of one path goes to the same one)",
+        role=SCOPE,
+        group=M,
     )
-    draft_base_url: str | None = _option(None, "OpenAI-compatible server of the draft", role=SCOPE, group=M)
+    draft_base_url: str | None = _option(
+        None, "OpenAI-compatible server(s) of the draft, as --target_base_url", role=SCOPE, group=M
+    )
+    max_inflight: int = _option(64, "servers: requests in flight at once, per role", role=SCOPE, group=M)
+    wait_for_server: float = _option(
+        600.0,
+        "seconds to wait for a server to come up, or come back, before the run gives up on it",
+        role=SCOPE,
+        group=M,
+    )
+    session_header: str | None = _option(
+        "x-user-id",
+        "HTTP header carrying a per-path session key, so a router keeps a path on one replica ('' sends none)",
+        role=SCOPE,
+        group=M,
+    )
     api_key_env: str = _option(
         "OPENAI_API_KEY", "environment variable holding the servers' API key", role=SCOPE, group=M
     )
@@ -163,7 +277,18 @@ class RunConfig:
     max_concurrent_problems: int = _option(
         16, "problems in flight at once (their requests share engine calls)", role=SCOPE, group=R
     )
+    shard: str | None = _option(
+        None,
+        "K/N: run the K-th of N disjoint shares of the (problem, repeat)s, so N jobs can share one --output_dir",
+        role=SCOPE,
+        group=R,
+        parse=_shard_text,
+    )
     overwrite: bool = _option(False, "redo problems whose result file is complete", role=FLAG, group=R, form="switch")
+    dry_run: bool = _option(
+        False, "print the engine plan as JSON and exit: no weights load, no engine starts", role=FLAG, group=R,
+        form="switch",
+    )
     preset: str | None = _option(
         None, f"fills every option not typed: {' | '.join(presets.PRESETS)}", role=SCOPE, group=R
     )
@@ -247,6 +372,8 @@ def validate(cfg: RunConfig) -> None:
         (cfg.token_budget >= 1, "--token_budget must be >= 1"),
         (cfg.max_step_tokens >= 1, "--max_step_tokens must be >= 1"),
         (cfg.max_concurrent_problems >= 1, "--max_concurrent_problems must be >= 1"),
+        (cfg.max_inflight >= 1, "--max_inflight must be >= 1"),
+        (cfg.wait_for_server >= 0, "--wait_for_server must be >= 0"),
         (0.0 <= cfg.score_threshold <= 10.0, "--score_threshold must be within 0..10"),
         (cfg.temperature >= 0.0, "--temperature must be >= 0"),
         (0.0 < cfg.top_p <= 1.0, "--top_p must be in (0, 1]"),
@@ -256,9 +383,55 @@ def validate(cfg: RunConfig) -> None:
         value = getattr(cfg, f.name)
         if choices is not None and value is not None and value not in choices:
             checks.append((False, f"--{f.name} must be one of {', '.join(map(str, choices))}, got {value!r}"))
+    for name in ("tensor_parallel_size", "draft_tensor_parallel_size"):
+        try:
+            setattr(cfg, name, parse_tp(getattr(cfg, name)))
+        except argparse.ArgumentTypeError as exc:
+            checks.append((False, f"--{name}: {exc}"))
+    try:
+        parse_shard(cfg.shard)
+    except argparse.ArgumentTypeError as exc:
+        checks.append((False, str(exc)))
+    for name in ("target_engine_args", "draft_engine_args"):
+        try:
+            engine_args(cfg, name.split("_")[0])
+        except ConfigError as exc:
+            checks.append((False, str(exc)))
     problems = [message for ok, message in checks if not ok]
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+# Engine arguments that have an option of their own: given in --*_engine_args they would disagree with it.
+NAMED_ENGINE_ARGS = {
+    "model": "--target_model / --draft_model",
+    "tokenizer": "--target_tokenizer / --draft_tokenizer",
+    "tensor_parallel_size": "--tensor_parallel_size / --draft_tensor_parallel_size",
+    "gpu_memory_utilization": "--target_gpu_memory_utilization / --draft_gpu_memory_utilization",
+    "max_model_len": "--max_model_len",
+    "dtype": "--dtype",
+    "seed": "--seed",
+    "enforce_eager": "--enforce_eager",
+    "kv_cache_memory_bytes": "--kv_cache_gib / --draft_kv_cache_gib",
+    "block_size": "--block_size",
+}
+
+
+def engine_args(cfg: RunConfig, role: str) -> dict[str, Any]:
+    """The role's ``--*_engine_args`` as a dict; a key that has its own option is refused, naming it."""
+    text = getattr(cfg, f"{role}_engine_args")
+    if not text:
+        return {}
+    try:
+        value = json.loads(text) if isinstance(text, str) else dict(text)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"--{role}_engine_args is not a JSON object: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"--{role}_engine_args must be a JSON object, got {type(value).__name__}")
+    for key in value:
+        if key in NAMED_ENGINE_ARGS:
+            raise ConfigError(f"--{role}_engine_args sets {key!r}: use {NAMED_ENGINE_ARGS[key]}")
+    return value
 
 
 def resolve(cfg: RunConfig) -> RunConfig:
@@ -298,7 +471,8 @@ def add_run_args(parser: argparse.ArgumentParser, defaults: RunConfig | None = N
         elif form == "bool":
             kwargs.update(type=_str2bool, nargs="?", const=True)
         else:
-            kwargs.update(type=_TYPES[str(f.type).split(" | ")[0]], choices=meta["choices"])
+            kind = meta["parse"] or _TYPES[str(f.type).split(" | ")[0]]
+            kwargs.update(type=kind, choices=meta["choices"])
         groups[meta["group"]].add_argument(*names, **kwargs)
 
 

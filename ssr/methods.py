@@ -28,10 +28,12 @@ TagPart = tuple[tuple[str, ...], str]
 # folder's path names them (output_dir/method/dataset/tag), so the tag's hash leaves them out.
 COMMON_SETTINGS = frozenset({
     "method", "dataset_name", "backend", "target_model", "target_tokenizer", "dtype", "max_model_len",
-    "block_size", "temperature", "top_p", "seed", "token_budget", "prompt_format",
+    "block_size", "temperature", "top_p", "seed", "token_budget", "prompt_format", "target_engine_args",
+    "batch_invariant",
 })
 SPECULATIVE_SETTINGS = frozenset({
-    "draft_model", "draft_tokenizer", "max_step_tokens", "score_threshold", "score_method", "score_prompt", "fast",
+    "draft_model", "draft_tokenizer", "draft_engine_args", "max_step_tokens", "score_threshold", "score_method",
+    "score_prompt", "fast",
 })
 SPM_SETTINGS = frozenset({"method_num", "strategy_pool_size"})
 

@@ -62,6 +62,13 @@ class Request:
     phase: str  # "select" | "draft" | "score" | "rewrite" | "generate" (for timing)
     prompts: list[Prompt]
     params: list[SamplingParams] = field(default_factory=list)
+    # one key per prompt naming its path ("dataset/problem/repeat/path"): servers keep a path on one replica
+    sessions: list[str] = field(default_factory=list)
+
+
+def session_key(key: tuple, path: Any = None) -> str:
+    """A path's session key (a problem's, for requests of no path): stable across rounds and reruns."""
+    return "/".join(str(k) for k in (*key, *(() if path is None else (path,))))
 
 
 def continued(prompt_format: str, user_message: str, assistant_text: str) -> Prompt:
@@ -243,7 +250,7 @@ class Reasoner:
         params = SamplingParams(
             temperature=0.0, top_p=1.0, max_tokens=24, stop=("\n",), seed=request_seed(c.seed, *key, "select")
         )
-        (result,) = yield Request("target", "generate", "select", [prompt], [params])
+        (result,) = yield Request("target", "generate", "select", [prompt], [params], [session_key(key)])
         return parse_selection(result.text, c.method_num, pool)
 
     def _paths_for(
@@ -262,7 +269,8 @@ class Reasoner:
         c = self.cfg
         paths, selection = yield from self._paths_for(problem, key, n, use_spm)
         params = [self._sampling(c.token_budget, request_seed(c.seed, *key, p.index, "generate")) for p in paths]
-        results = yield Request("target", "generate", "generate", [p.prompt() for p in paths], params)
+        sessions = [session_key(key, p.index) for p in paths]
+        results = yield Request("target", "generate", "generate", [p.prompt() for p in paths], params, sessions)
         for p, r in zip(paths, results):
             p.text = r.text
             p.used_tokens = p.target_generated = r.completion_tokens
@@ -286,9 +294,10 @@ class Reasoner:
                 )
                 for p in active
             ]
-            drafts = yield Request("draft", "generate", "draft", [p.prompt() for p in active], params)
+            sessions = [session_key(key, p.index) for p in active]
+            drafts = yield Request("draft", "generate", "draft", [p.prompt() for p in active], params, sessions)
             score_prompts = [self.score_prompt(problem, p, d.text) for p, d in zip(active, drafts)]
-            scores = yield Request("target", "score", "score", score_prompts)
+            scores = yield Request("target", "score", "score", score_prompts, [], sessions)
             values = [step_score(s, c.score_method) for s in scores]
             rejected = [i for i, v in enumerate(values) if v < c.score_threshold]
             rewrite_params = [
@@ -298,7 +307,8 @@ class Reasoner:
                 for i in rejected
             ]
             rewrite_prompts = [active[i].prompt() for i in rejected]
-            rewrites = yield Request("target", "generate", "rewrite", rewrite_prompts, rewrite_params)
+            rewrite_sessions = [sessions[i] for i in rejected]
+            rewrites = yield Request("target", "generate", "rewrite", rewrite_prompts, rewrite_params, rewrite_sessions)
             rewrite_of = dict(zip(rejected, rewrites))
             for i, (p, d, s, v) in enumerate(zip(active, drafts, scores, values)):
                 rw = rewrite_of.get(i)

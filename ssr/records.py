@@ -128,6 +128,8 @@ class Usage:
     scoring_calls: int | None = None
     scoring_prompt_tokens: int | None = None
     scoring_cached_prompt_tokens: int | None = None
+    # scoring passes whose two most likely digits were exactly equal (greedy takes the higher)
+    scoring_ties: int | None = None
 
 
 @dataclass
@@ -164,6 +166,9 @@ class Record:
     # role -> ssr.engines.base.ModelInfo as a dict (None: no such model); kept as a dict so that flops
     # reads recorded and live model infos alike
     models: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    # the engine plan the run resolved (ssr.plan): hardware, per-engine layout and memory, versions; None
+    # in records written before plans existed, or by callers that pass engines in
+    plan: dict[str, Any] | None = None
     complete: bool = True
     schema_version: int = SCHEMA_VERSION
     source: pathlib.Path | None = None  # the file it was read from
@@ -210,6 +215,7 @@ _OPTIONAL_USAGE = (
     "scoring_calls",
     "scoring_prompt_tokens",
     "scoring_cached_prompt_tokens",
+    "scoring_ties",
 )
 
 
@@ -239,6 +245,7 @@ def to_json(record: Record) -> dict[str, Any]:
         "stats": dataclasses.asdict(r.stats),
         "timing": dataclasses.asdict(r.timing),
         "models": r.models,
+        **({"plan": r.plan} if r.plan is not None else {}),
         "config": r.config,
     }
 

@@ -101,7 +101,7 @@ class Scheduler:
         job.started_at = _now()
         job.usage = {
             "target": _usage_block()
-            | {"scoring_calls": 0, "scoring_prompt_tokens": 0, "scoring_cached_prompt_tokens": 0}
+            | {"scoring_calls": 0, "scoring_prompt_tokens": 0, "scoring_cached_prompt_tokens": 0, "scoring_ties": 0}
         }
         if self.engines.get("draft") is not None:
             job.usage["draft"] = _usage_block()
@@ -132,6 +132,7 @@ class Scheduler:
                 u["scoring_calls"] += 1
                 u["scoring_prompt_tokens"] += r.prompt_tokens
                 u["scoring_cached_prompt_tokens"] += cached or 0
+                u["scoring_ties"] += int(r.tied)
             else:
                 u["calls"] += 1
                 u["prompt_tokens"] += r.prompt_tokens
@@ -151,10 +152,11 @@ class Scheduler:
             if engine is None:
                 raise RuntimeError(f"method {self.cfg.method!r} asked for the {model} model, which was not loaded")
             t0 = time.perf_counter()
+            sessions = [s for j in batch for s in j.pending.sessions] or None
             if kind == "generate":
-                results = engine.generate(prompts, [p for j in batch for p in j.pending.params])
+                results = engine.generate(prompts, [p for j in batch for p in j.pending.params], sessions)
             else:
-                results = engine.score_digits(prompts)
+                results = engine.score_digits(prompts, sessions)
             seconds = time.perf_counter() - t0
             phase_key = f"{model}.{kind}"
             self.engine_seconds[phase_key] = self.engine_seconds.get(phase_key, 0.0) + seconds

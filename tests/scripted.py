@@ -77,7 +77,7 @@ class ScriptedEngine(Engine):
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def generate(self, prompts: Sequence[Prompt], params) -> list[GenerationResult]:
+    def generate(self, prompts: Sequence[Prompt], params, sessions=None) -> list[GenerationResult]:
         plist = per_prompt_params(prompts, params)
         self.calls.append(("generate", len(prompts)))
         out = []
@@ -92,7 +92,7 @@ class ScriptedEngine(Engine):
             out.append(GenerationResult(text, reason, self.count_tokens(rendered), n, 0, stop))
         return out
 
-    def score_digits(self, prompts: Sequence[Prompt]) -> list[ScoreResult]:
+    def score_digits(self, prompts: Sequence[Prompt], sessions: Sequence[str] | None = None) -> list[ScoreResult]:
         self.calls.append(("score", len(prompts)))
         out = []
         for p in prompts:

@@ -196,6 +196,18 @@ SCOPE_AND_FLAGS = {
     "data_dir",
     "output_dir",
     "tensor_parallel_size",
+    "draft_tensor_parallel_size",
+    "target_gpus",
+    "draft_gpus",
+    "draft_kv_cache_gib",
+    "target_config",
+    "draft_config",
+    "assume_gpus",
+    "max_inflight",
+    "wait_for_server",
+    "session_header",
+    "shard",
+    "dry_run",
     "target_gpu_memory_utilization",
     "draft_gpu_memory_utilization",
     "enforce_eager",
@@ -215,6 +227,7 @@ SCOPE_AND_FLAGS = {
 SPECULATIVE = {
     "draft_model",
     "draft_tokenizer",
+    "draft_engine_args",
     "max_step_tokens",
     "score_threshold",
     "score_method",
@@ -234,6 +247,11 @@ OTHER = {
     "prompt_format": "raw",
     "fast": 2,
     "strategy_pool_size": 6,
+    "tensor_parallel_size": 2,
+    "draft_tensor_parallel_size": 2,
+    "shard": "1/2",
+    "target_engine_args": '{"max_num_seqs": 8}',
+    "draft_engine_args": '{"max_num_seqs": 8}',
 }
 
 

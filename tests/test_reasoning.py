@@ -245,7 +245,7 @@ class Recording(ScriptedEngine):
         super().__init__(*a, **kw)
         self.score_prompts = []
 
-    def score_digits(self, prompts):
+    def score_digits(self, prompts, sessions=None):
         self.score_prompts += list(prompts)
         return super().score_digits(prompts)
 

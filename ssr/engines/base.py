@@ -81,7 +81,15 @@ class ScoreResult:
 
     @property
     def greedy(self) -> int:
-        return max(range(10), key=lambda d: self.probs[d])
+        """The most likely digit; between equally likely digits, the higher. In bf16 two digit logits tie
+        often enough to matter, and taking the lower one would lean greedy scoring toward rejection."""
+        return max(range(10), key=lambda d: (self.probs[d], d))
+
+    @property
+    def tied(self) -> bool:
+        """Whether another digit is exactly as likely as the greedy one (a tie ``greedy`` broke upward)."""
+        top = self.probs[self.greedy]
+        return sum(1 for p in self.probs if p == top) > 1
 
     @property
     def expected(self) -> float:
@@ -132,7 +140,10 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | Sequence[SamplingParams],
+        sessions: Sequence[str] | None = None,
     ) -> list[GenerationResult]:
         """Generate one continuation per prompt, in order, in as few engine calls as possible.
 
@@ -140,10 +151,13 @@ class Engine(abc.ABC):
         length as ``prompts``): the reasoning loop batches paths of many
         problems whose seeds and remaining budgets differ, and a request's
         result must not depend on which other requests share its batch.
+        ``sessions`` (optional, one per prompt) names each prompt's path; an engine
+        spread over several servers sends one path's requests to the same one, so its
+        prefix cache serves them. In-process engines ignore it.
         """
 
     @abc.abstractmethod
-    def score_digits(self, prompts: Sequence[Prompt]) -> list[ScoreResult]:
+    def score_digits(self, prompts: Sequence[Prompt], sessions: Sequence[str] | None = None) -> list[ScoreResult]:
         """One forward pass per prompt: distribution of the next token over the digits 0-9."""
 
     @abc.abstractmethod

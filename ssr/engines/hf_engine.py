@@ -227,7 +227,10 @@ class HFEngine(Engine):
 
     # ------------------------------------------------------------ Engine API
     def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | Sequence[SamplingParams],
+        sessions: Sequence[str] | None = None,
     ) -> list[GenerationResult]:
         plist = request_params(prompts, params)
         if not prompts:
@@ -239,7 +242,7 @@ class HFEngine(Engine):
                 results.extend(self._generate_batch(encoded[s : s + self.batch_size], plist[s : s + self.batch_size]))
         return results
 
-    def score_digits(self, prompts: Sequence[Prompt]) -> list[ScoreResult]:
+    def score_digits(self, prompts: Sequence[Prompt], sessions: Sequence[str] | None = None) -> list[ScoreResult]:
         if not prompts:
             return []
         torch = self._torch

@@ -231,7 +231,10 @@ class OpenAIEngine(Engine):
         return list(self._pool.map(fn, items))
 
     def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | Sequence[SamplingParams],
+        sessions: Sequence[str] | None = None,
     ) -> list[GenerationResult]:
         plist = request_params(prompts, params)
         if not prompts:
@@ -314,7 +317,7 @@ class OpenAIEngine(Engine):
                     lps[self._digit_ids.index(tid)] = lp
         return lps
 
-    def score_digits(self, prompts: Sequence[Prompt]) -> list[ScoreResult]:
+    def score_digits(self, prompts: Sequence[Prompt], sessions: Sequence[str] | None = None) -> list[ScoreResult]:
         if not prompts:
             return []
         self._check_server()

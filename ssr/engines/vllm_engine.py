@@ -186,7 +186,10 @@ class VLLMEngine(Engine):
             raise EngineError(f"vLLM generate failed on {self.model!r}: {exc}") from exc
 
     def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | Sequence[SamplingParams],
+        sessions: Sequence[str] | None = None,
     ) -> list[GenerationResult]:
         plist = request_params(prompts, params)
         if not prompts:
@@ -228,7 +231,7 @@ class VLLMEngine(Engine):
             logprob_token_ids=list(self._digit_ids),
         )
 
-    def score_digits(self, prompts: Sequence[Prompt]) -> list[ScoreResult]:
+    def score_digits(self, prompts: Sequence[Prompt], sessions: Sequence[str] | None = None) -> list[ScoreResult]:
         if not prompts:
             return []
         token_prompts = self._token_prompts(prompts)
