@@ -129,7 +129,16 @@ def per_prompt_params(
 
 
 class EngineError(RuntimeError):
-    """An engine could not be built or could not answer (bad path, dead server, ...)."""
+    """An engine could not be built or could not answer (bad path, dead server, ...).
+
+    Raised by a batched call, it may concern only some of its requests (an over-long prompt): the
+    scheduler retries the batch one problem at a time and fails only the problems that still fail.
+    """
+
+
+class EngineGone(EngineError):
+    """The engine is gone for good (its process died, its server stayed unreachable past
+    ``--wait_for_server``): no retry can help, the run stops; finished problems stay written."""
 
 
 class Engine(abc.ABC):
