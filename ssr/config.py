@@ -434,10 +434,51 @@ def engine_args(cfg: RunConfig, role: str) -> dict[str, Any]:
     return value
 
 
+# Above this many parameters the transformers backend is no stand-in for vLLM: it would load the whole model
+# on one device, unbatched, for hours. It is never chosen silently for such a model.
+HF_FALLBACK_MAX_PARAMS = 8_000_000_000
+
+
+def _local_param_count(model: str) -> int | None:
+    """The model's parameter count from a config.json on this machine (a folder, or the hub cache); None when
+    unknown. Never downloads: resolving a config must work offline."""
+    from ssr.engines.conventions import model_info_from_config
+
+    path = os.path.join(os.path.expanduser(model), "config.json")
+    if not os.path.isfile(path):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(model, "config.json")
+        except Exception:  # noqa: BLE001 - not a hub id, no hub library: unknown
+            cached = None
+        path = cached if isinstance(cached, str) else None
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return model_info_from_config(json.load(fh), model).n_params or None
+    except (OSError, ValueError):
+        return None
+
+
 def resolve(cfg: RunConfig) -> RunConfig:
-    """Fill what the machine decides, so the record holds the backend that really ran, not "default"."""
+    """Fill what the machine decides, so the record holds the backend that really ran, not "default".
+
+    Without vLLM the default is transformers, but not for a model over ~8B parameters (the paper's QwQ-32B):
+    that is refused, naming what to install; ``--backend hf`` typed out still runs it."""
     if cfg.backend is None:
         cfg.backend = default_backend()
+        if cfg.backend == "hf":
+            n = _local_param_count(cfg.target_model)
+            large = cfg.target_model == presets.PAPER_TARGET or (n is not None and n > HF_FALLBACK_MAX_PARAMS)
+            if large:
+                size = f" ({n / 1e9:.1f}B parameters)" if n else ""
+                raise ConfigError(
+                    f"vLLM is not installed, and the transformers backend would load {cfg.target_model}{size} on one "
+                    "device: install vLLM (`pip install -r requirements.txt` on a GPU machine), use a server "
+                    "(--backend openai --target_base_url URL), or pass --backend hf to run it on transformers anyway"
+                )
     return cfg
 
 
@@ -525,6 +566,6 @@ def config_from_args(method_name: str, parser: argparse.ArgumentParser, argv: Se
         )
     try:
         validate(cfg)
+        return resolve(cfg)
     except ValueError as exc:
         parser.error(str(exc))
-    return resolve(cfg)

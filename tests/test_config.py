@@ -1,5 +1,7 @@
 import argparse
 
+import json
+
 import pytest
 
 from ssr import presets
@@ -175,11 +177,43 @@ def test_a_preset_value_is_checked_like_a_typed_one(monkeypatch, capsys):
     assert "--score_method" in capsys.readouterr().err
 
 
-def test_the_backend_is_resolved_so_records_name_the_engine_that_ran():
-    from ssr.engines import default_backend
+def test_the_backend_is_resolved_so_records_name_the_engine_that_ran(monkeypatch):
+    from ssr import config
 
-    assert config_from_args("ssr", parser(), []).backend == default_backend()
+    monkeypatch.setattr(config, "default_backend", lambda: "vllm")
+    assert config_from_args("ssr", parser(), []).backend == "vllm"
     assert config_from_args("ssr", parser(), ["--backend", "openai"]).backend == "openai"
+
+
+def test_without_vllm_a_large_target_is_not_silently_loaded_on_transformers(monkeypatch, tmp_path, capsys):
+    from ssr import config
+
+    monkeypatch.setattr(config, "default_backend", lambda: "hf")
+    # the paper's target by name: refused, naming what to do
+    with pytest.raises(SystemExit) as exc:
+        config_from_args("ssr", parser(), [])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "vLLM is not installed" in err and "Qwen/QwQ-32B" in err and "--backend hf" in err
+    # a local folder whose config.json says 14.8B parameters (Qwen2.5-14B's shape): refused with its size
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "config.json").write_text(json.dumps({
+        "model_type": "qwen2", "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 48,
+        "num_attention_heads": 40, "num_key_value_heads": 8, "vocab_size": 152064,
+    }))
+    with pytest.raises(SystemExit):
+        config_from_args("ssr", parser(), ["--target_model", str(big)])
+    assert "B parameters" in capsys.readouterr().err
+    # typed out, it runs; a small local model falls back as before
+    assert config_from_args("ssr", parser(), ["--backend", "hf"]).backend == "hf"
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "config.json").write_text(json.dumps({
+        "model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
+        "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936,
+    }))
+    assert config_from_args("ssr", parser(), ["--target_model", str(small)]).backend == "hf"
 
 
 def test_flags_are_not_recorded():
