@@ -1,36 +1,62 @@
-"""Runs one experiment: every (problem, repeat) of a config, batched, resumable.
+"""Runs one experiment: every (problem, repeat) of a config, batched, resumable, shardable.
 
-The scheduler keeps up to ``max_concurrent_problems`` problem coroutines
-(``ssr.reasoning``) alive and serves their requests phase by phase: all
-pending draft generations in one draft call, all scorings in one target
-call, all target generations (SPM selections, rewrites, full paths) in one
-target call.  A problem whose next request is of another kind waits for its
-phase, so problems stay aligned and every call is as large as it can be.
+``ssr.scheduler`` serves the problems' requests with batched engine calls; this
+module decides what to run and writes what comes out.
 
 Each finished problem is written at once, atomically; a rerun skips files
 that are complete, so a killed run resumes where it stopped. It skips them
 only if they were made with this run's settings (``ssr.config.identity``):
 a folder holding records of other settings is refused, never mixed.
+
+A problem whose engine request fails (``EngineError``) costs only itself: it gets
+no result file (a rerun retries it) and is named in the run summary. An engine
+gone for good (``EngineGone``) stops the run; finished files stay.
+
+``--shard K/N`` runs the K-th of N disjoint shares of the (problem, repeat)s, so N
+jobs can write into one folder; each writes its own run summary
+(``run_summary.shard-K-of-N.json``, else ``run_summary.json``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-from ssr.config import RunConfig, identity_differences, run_tag
-from ssr.engines.base import Engine, GenerationResult, ScoreResult
+from ssr.config import RunConfig, identity_differences, parse_shard, run_tag
+from ssr.engines.base import Engine, EngineError
 from ssr.methods import method
-from ssr.reasoning import ProblemOutcome, Reasoner, Request, generation_prompt
-from ssr.records import Record, Selection, Timing, Usage, is_complete, read_record, result_filename, write_record
+from ssr.reasoning import ProblemOutcome, Reasoner, generation_prompt
+from ssr.records import (
+    Record,
+    Selection,
+    Timing,
+    Usage,
+    atomic_write_json,
+    is_complete,
+    read_record,
+    result_filename,
+    write_record,
+)
+from ssr.scheduler import PHASES, CacheTally, Job, Scheduler, now_utc, prefix_cache_warning
 
-# Order in which the phases are served within a round.
-PHASES: tuple[tuple[str, str], ...] = (("draft", "generate"), ("target", "score"), ("target", "generate"))
+__all__ = [
+    "PHASES",
+    "Failure",
+    "Job",
+    "RunSummary",
+    "Scheduler",
+    "SettingsMismatch",
+    "build_record",
+    "plan_jobs",
+    "prefix_cache_warning",
+    "run_dir",
+    "run_experiment",
+    "shard_share",
+    "summary_path",
+]
 
 
 def run_dir(cfg: RunConfig) -> Path:
@@ -38,34 +64,48 @@ def run_dir(cfg: RunConfig) -> Path:
     return Path(cfg.output_dir) / cfg.method / cfg.dataset_name / run_tag(cfg)
 
 
-def _usage_block() -> dict[str, Any]:
-    # sequential_forward_passes: the model's forward passes on this problem's critical path. One request
-    # of a problem is served in one batched call, so it costs the longest of its generations (one pass
-    # per token) or one pass for a scoring batch. On a GPU a pass at small batch costs about the same
-    # whatever it carries, so this count is a model-free proxy of latency that FLOPs miss.
-    return {"calls": 0, "prompt_tokens": 0, "cached_prompt_tokens": 0, "generated_tokens": 0, "cache_reported": False,
-            "sequential_forward_passes": 0}
+def summary_path(cfg: RunConfig) -> Path:
+    """The run summary's file: one per shard, so jobs sharing a folder never overwrite each other's."""
+    shard = parse_shard(cfg.shard)
+    name = f"run_summary.shard-{shard[0]}-of-{shard[1]}.json" if shard else "run_summary.json"
+    return run_dir(cfg) / name
+
+
+def _id_order(problem_id: Any) -> tuple:
+    return (0, problem_id, "") if isinstance(problem_id, int) else (1, 0, str(problem_id))
+
+
+def shard_share(items: Iterable[tuple[Any, int]], shard: str | None) -> list[tuple[Any, int]]:
+    """The (problem, repeat)s of shard ``K/N``, in the order given; all of them when ``shard`` is None.
+
+    Sorted by (dataset, problem id, repeat), the i-th item goes to shard ``i mod N + 1``. Dealt round-robin,
+    the shares differ by at most one item and each mixes every part of the id range (a Slurm array's jobs
+    end together), where a hash of the ids would leave small runs lopsided. The price: the shares depend on
+    the selection, so every job of one run is given the same --problem_id and --repeat_id (a job given
+    another selection could redo another's items; records are written atomically, so that costs time, not
+    results). The union over K = 1..N is every item; no item is in two shares.
+    """
+    items = list(items)
+    parsed = parse_shard(shard)
+    if parsed is None:
+        return items
+    k, n = parsed
+    order = sorted(range(len(items)), key=lambda i: (str(items[i][0].dataset), _id_order(items[i][0].id), items[i][1]))
+    mine = {i for rank, i in enumerate(order) if rank % n == k - 1}
+    return [item for i, item in enumerate(items) if i in mine]
 
 
 @dataclass
-class Job:
-    problem: Any  # ssr.datasets.Problem
+class Failure:
+    """A (problem, repeat) whose engine request failed on its own: no result file, a rerun retries it."""
+
+    dataset: str
+    problem_id: Any
     repeat: int
-    path: Path
-    coroutine: Any = None
-    pending: Request | None = None
-    started: float = 0.0
-    started_at: str = ""
-    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
-    phase_seconds: dict[str, float] = field(default_factory=dict)
+    message: str
 
-    @property
-    def key(self) -> tuple:
-        return (self.problem.dataset, self.problem.id, self.repeat)
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    def line(self) -> str:
+        return f"failed: problem {self.problem_id} repeat {self.repeat}: {self.message}"
 
 
 @dataclass
@@ -78,120 +118,13 @@ class RunSummary:
     engine_seconds: dict[str, float]
     steps: int = 0
     rewrites: int = 0
+    failed: list[Failure] = field(default_factory=list)
+    summary_file: Path | None = None
 
 
-class Scheduler:
-    """Serves the requests of many problem coroutines with batched engine calls."""
-
-    def __init__(
-        self,
-        cfg: RunConfig,
-        engines: dict[str, Engine | None],
-        reasoner: Reasoner,
-        on_done: Callable[[Job, ProblemOutcome], None],
-    ):
-        self.cfg = cfg
-        self.engines = engines
-        self.reasoner = reasoner
-        self.on_done = on_done
-        self.engine_seconds: dict[str, float] = {}
-
-    def _start(self, job: Job) -> None:
-        job.started = time.perf_counter()
-        job.started_at = _now()
-        job.usage = {
-            "target": _usage_block()
-            | {"scoring_calls": 0, "scoring_prompt_tokens": 0, "scoring_cached_prompt_tokens": 0, "scoring_ties": 0}
-        }
-        if self.engines.get("draft") is not None:
-            job.usage["draft"] = _usage_block()
-        job.coroutine = self.reasoner.coroutine(job.problem.problem, job.key)
-        self._advance(job, None)
-
-    def _advance(self, job: Job, results: list | None) -> None:
-        try:
-            job.pending = job.coroutine.send(results) if results is not None else next(job.coroutine)
-        except StopIteration as stop:
-            job.pending = None
-            self.on_done(job, stop.value)
-
-    def _account(
-        self, job: Job, req: Request, results: Sequence[GenerationResult | ScoreResult], seconds: float
-    ) -> None:
-        job.phase_seconds[req.phase] = job.phase_seconds.get(req.phase, 0.0) + seconds
-        u = job.usage[req.model]
-        if results:
-            u["sequential_forward_passes"] += (
-                1 if req.kind == "score" else max(max(r.completion_tokens, 1) for r in results)
-            )  # type: ignore[union-attr]
-        for r in results:
-            cached = r.cached_prompt_tokens
-            if cached is not None:
-                u["cache_reported"] = True
-            if isinstance(r, ScoreResult):
-                u["scoring_calls"] += 1
-                u["scoring_prompt_tokens"] += r.prompt_tokens
-                u["scoring_cached_prompt_tokens"] += cached or 0
-                u["scoring_ties"] += int(r.tied)
-            else:
-                u["calls"] += 1
-                u["prompt_tokens"] += r.prompt_tokens
-                u["cached_prompt_tokens"] += cached or 0
-                u["generated_tokens"] += r.completion_tokens
-
-    def serve(self, jobs: list[Job], model: str, kind: str) -> None:
-        """One engine call for every pending request of (model, kind)."""
-        batch = [j for j in jobs if j.pending is not None and j.pending.model == model and j.pending.kind == kind]
-        if not batch:
-            return
-        prompts = [p for j in batch for p in j.pending.prompts]
-        results: list = []
-        seconds = 0.0
-        if prompts:
-            engine = self.engines[model]
-            if engine is None:
-                raise RuntimeError(f"method {self.cfg.method!r} asked for the {model} model, which was not loaded")
-            t0 = time.perf_counter()
-            sessions = [s for j in batch for s in j.pending.sessions] or None
-            if kind == "generate":
-                results = engine.generate(prompts, [p for j in batch for p in j.pending.params], sessions)
-            else:
-                results = engine.score_digits(prompts, sessions)
-            seconds = time.perf_counter() - t0
-            phase_key = f"{model}.{kind}"
-            self.engine_seconds[phase_key] = self.engine_seconds.get(phase_key, 0.0) + seconds
-        offset = 0
-        for job in batch:
-            req = job.pending
-            mine = results[offset : offset + len(req.prompts)]
-            offset += len(req.prompts)
-            if req.prompts:
-                self._account(job, req, mine, seconds)
-            self._advance(job, mine)
-
-    def run(self, todo: Sequence[Job], progress: Callable[[int, int], None] | None = None) -> None:
-        waiting = deque(todo)
-        active: list[Job] = []
-        limit = max(1, self.cfg.max_concurrent_problems)
-
-        def refill() -> None:
-            while waiting and len(active) < limit:
-                job = waiting.popleft()
-                self._start(job)
-                if job.pending is not None:
-                    active.append(job)
-
-        while waiting or active:
-            refill()
-            for model, kind in PHASES:
-                self.serve(active, model, kind)
-                active[:] = [j for j in active if j.pending is not None]
-                refill()  # between phases, so a freed slot is used in this round
-            if progress:
-                progress(len(active), sum(len(j.pending.prompts) for j in active if j.pending))
-
-
-def build_record(cfg: RunConfig, job: Job, outcome: ProblemOutcome, models_info: dict) -> Record:
+def build_record(
+    cfg: RunConfig, job: Job, outcome: ProblemOutcome, models_info: dict, plan: dict | None = None
+) -> Record:
     return Record(
         method=cfg.method,
         dataset=job.problem.dataset,
@@ -205,9 +138,10 @@ def build_record(cfg: RunConfig, job: Job, outcome: ProblemOutcome, models_info:
         selection=Selection(**outcome.selection.to_dict()) if outcome.selection else None,
         paths=[p.to_record() for p in outcome.paths],
         usage={role: Usage(**u) for role, u in job.usage.items()},
-        timing=Timing(time.perf_counter() - job.started, job.phase_seconds, job.started_at, _now()),
+        timing=Timing(time.perf_counter() - job.started, job.phase_seconds, job.started_at, now_utc()),
         models=models_info,
         config=cfg.to_dict(),
+        plan=plan,
     )
 
 
@@ -216,7 +150,7 @@ class SettingsMismatch(Exception):
 
 
 def plan_jobs(cfg: RunConfig, problems: Sequence[Any]) -> tuple[list[Job], int]:
-    """Jobs still to run, and how many were skipped as already complete.
+    """Jobs still to run (of this run's shard), and how many were skipped as already complete.
 
     A complete record is kept only if its recorded settings are this run's (``ssr.config.identity``);
     otherwise nothing runs and ``SettingsMismatch`` names the settings that differ.
@@ -225,17 +159,16 @@ def plan_jobs(cfg: RunConfig, problems: Sequence[Any]) -> tuple[list[Job], int]:
     todo, skipped = [], 0
     differing: dict[str, tuple[Any, Any]] = {}
     mismatched = 0
-    for prob in problems:
-        for r in range(cfg.repeat_id):
-            path = out / result_filename(prob.id, r)
-            if not cfg.overwrite and is_complete(path):
-                diff = identity_differences(cfg, read_record(path).config)
-                if diff:
-                    mismatched += 1
-                    differing = {**diff, **differing}
-                skipped += 1
-                continue
-            todo.append(Job(prob, r, path))
+    for prob, r in shard_share(((p, r) for p in problems for r in range(cfg.repeat_id)), cfg.shard):
+        path = out / result_filename(prob.id, r)
+        if not cfg.overwrite and is_complete(path):
+            diff = identity_differences(cfg, read_record(path).config)
+            if diff:
+                mismatched += 1
+                differing = {**diff, **differing}
+            skipped += 1
+            continue
+        todo.append(Job(prob, r, path))
     if differing:
         what = ", ".join(f"--{k} (recorded {then!r}, now {now!r})" for k, (then, now) in sorted(differing.items()))
         raise SettingsMismatch(
@@ -245,81 +178,155 @@ def plan_jobs(cfg: RunConfig, problems: Sequence[Any]) -> tuple[list[Job], int]:
     return todo, skipped
 
 
+def _share(cached: int, prompt: int) -> float | None:
+    return round(cached / prompt, 4) if prompt else None
+
+
+def _summary_json(
+    cfg: RunConfig, plan: dict | None, summary: RunSummary, started_at: str, later: CacheTally, warned: bool,
+    usage: dict[str, Any], stopped: str | None,
+) -> dict[str, Any]:
+    return {
+        "started_at": started_at,
+        "finished_at": now_utc(),
+        "stopped": stopped,  # why the run stopped before its end (the engine gone, interrupted); None: it ran through
+        "shard": cfg.shard,
+        "counts": {
+            "total": summary.total,
+            "skipped": summary.skipped,
+            "written": len(summary.written),
+            "failed": len(summary.failed),
+        },
+        "failed": [dataclasses.asdict(f) for f in summary.failed],
+        "seconds": round(summary.seconds, 3),
+        "engine_seconds": {k: round(v, 3) for k, v in summary.engine_seconds.items()},
+        "steps": summary.steps,
+        "rewrites": summary.rewrites,
+        # the target's scoring passes served from the prefix cache: all of them, and those after each path's
+        # first step (what the cache should serve); shares are None when the engine does not report caching
+        "prefix_cache": {
+            "reported": usage["reported"],
+            "scoring_prompt_tokens": usage["prompt"],
+            "scoring_cached_prompt_tokens": usage["cached"],
+            "scoring_share": _share(usage["cached"], usage["prompt"]) if usage["reported"] else None,
+            "later_passes": later.passes,
+            "later_prompt_tokens": later.prompt_tokens,
+            "later_cached_prompt_tokens": later.cached_prompt_tokens,
+            "later_share": _share(later.cached_prompt_tokens, later.prompt_tokens) if later.reported else None,
+            "warned": warned,
+        },
+        "config": cfg.to_dict(),
+        "plan": plan,
+    }
+
+
 def run_experiment(
     cfg: RunConfig,
     problems: Sequence[Any],
     engines: dict[str, Engine | None] | None = None,
     equal: Callable[[str, str], bool] | None = None,
+    plan: Any = None,
 ) -> RunSummary:
-    """Run every (problem, repeat) of ``cfg`` that is not done yet; engines are built if not given.
+    """Run every (problem, repeat) of ``cfg`` (of its ``--shard``) that is not done yet; engines are built if not
+    given, from ``plan`` (``ssr.plan``) when one is given; its ``to_dict()`` goes into every record.
 
     A finished text's answer is ``extraction.extract_answer`` (fallbacks allowed); a step ends its path
     only on ``extraction.boxed_answer``; answers are compared with ``equal`` (default: the grader's).
+    The run summary is written to ``summary_path(cfg)`` at the end, and also when the run stops early.
     """
     from ssr import extraction, grading
 
     equal = equal or grading.is_equivalent
     t0 = time.perf_counter()
+    started_at = now_utc()
+    plan_dict = plan.to_dict() if plan is not None else None
     todo, skipped = plan_jobs(cfg, problems)
-    total = len(todo) + skipped
-    out_dir = run_dir(cfg)
-    if not todo:
-        return RunSummary(total, skipped, [], out_dir, 0.0, {})
-    owned = engines is None
-    if engines is None:
-        from ssr.engines import build_engines
+    summary = RunSummary(len(todo) + skipped, skipped, [], run_dir(cfg), 0.0, {}, summary_file=summary_path(cfg))
+    usage = {"reported": False, "prompt": 0, "cached": 0}
+    sched: Scheduler | None = None
 
-        target, draft = build_engines(cfg, need_draft=method(cfg.method).needs_draft)
-        engines = {"target": target, "draft": draft}
+    def write_summary(stopped: str | None) -> None:
+        summary.seconds = time.perf_counter() - t0
+        later, warned = (sched.later_scoring, sched.cache_warned) if sched else (CacheTally(), False)
+        if sched is not None:
+            summary.engine_seconds = sched.engine_seconds
+        atomic_write_json(
+            summary.summary_file, _summary_json(cfg, plan_dict, summary, started_at, later, warned, usage, stopped)
+        )
+
+    if not todo:
+        write_summary(None)
+        return summary
+    owned = engines is None
     try:
+        if engines is None:
+            from ssr.engines import build_engines
+
+            # the plan is handed on only when there is one, so build_engines' older callers' form still serves
+            extra = {"plan": plan} if plan is not None else {}
+            target, draft = build_engines(cfg, need_draft=method(cfg.method).needs_draft, **extra)
+            engines = {"target": target, "draft": draft}
         target = engines["target"]
         assert target is not None
         models_info = {name: (dataclasses.asdict(e.info()) if e is not None else None) for name, e in engines.items()}
         reasoner = Reasoner(cfg, generation_prompt(target), equal, extraction.extract_answer, extraction.boxed_answer)
-        written: list[Path] = []
-        counters = {"steps": 0, "rewrites": 0, "tokens": 0}
-        bar = _progress_bar(cfg, total, skipped)
+        counters = {"tokens": 0}
+        bar = _progress_bar(cfg, summary.total, skipped)
+
+        def say(line: str) -> None:
+            from ssr.logs import terminal
+
+            if bar is not None:
+                bar.write(line, file=terminal())
+            else:
+                print(line, file=terminal(), flush=True)
 
         def on_done(job: Job, outcome: ProblemOutcome) -> None:
-            record = build_record(cfg, job, outcome, models_info)
+            record = build_record(cfg, job, outcome, models_info, plan_dict)
             write_record(job.path, record)
-            written.append(job.path)
-            counters["steps"] += record.stats.steps
-            counters["rewrites"] += record.stats.rewrites
+            summary.written.append(job.path)
+            summary.steps += record.stats.steps
+            summary.rewrites += record.stats.rewrites
             counters["tokens"] += sum(record.generated_tokens(role) for role in record.usage)
+            t = job.usage["target"]
+            usage["reported"] = usage["reported"] or bool(t["cache_reported"])
+            usage["prompt"] += t["scoring_prompt_tokens"]
+            usage["cached"] += t["scoring_cached_prompt_tokens"]
             if bar is not None:
                 bar.update(1)
+
+        def on_fail(job: Job, error: EngineError) -> None:
+            failure = Failure(job.problem.dataset, job.problem.id, job.repeat, str(error) or type(error).__name__)
+            summary.failed.append(failure)
+            say(failure.line() + " (no result file; a rerun retries it)")
 
         def progress(active: int, prompts: int) -> None:
             if bar is None:
                 return
             elapsed = max(time.perf_counter() - t0, 1e-9)
             post = {"active": active, "paths": prompts, "tok/s": f"{counters['tokens'] / elapsed:.1f}"}
-            if counters["steps"]:
-                post["accept"] = f"{1 - counters['rewrites'] / counters['steps']:.2f}"
+            if summary.steps:
+                post["accept"] = f"{1 - summary.rewrites / summary.steps:.2f}"
+            if summary.failed:
+                post["failed"] = len(summary.failed)
             bar.set_postfix(post, refresh=False)
 
-        sched = Scheduler(cfg, engines, reasoner, on_done)
+        sched = Scheduler(cfg, engines, reasoner, on_done, on_fail=on_fail, warn=say)
         try:
             sched.run(todo, progress)
+        except BaseException as exc:  # the engine gone, an interrupt: say so beside the files written so far
+            write_summary(f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             if bar is not None:
                 bar.close()
-        return RunSummary(
-            total,
-            skipped,
-            written,
-            out_dir,
-            time.perf_counter() - t0,
-            sched.engine_seconds,
-            counters["steps"],
-            counters["rewrites"],
-        )
     finally:
-        if owned:
+        if owned and engines is not None:
             for e in engines.values():
                 if e is not None:
                     e.close()
+    write_summary(None)
+    return summary
 
 
 def _progress_bar(cfg: RunConfig, total: int, done: int):

@@ -172,7 +172,7 @@ def test_replay_rebuilds_the_scoring_prompts_the_loop_sent_for_v2_and_v1_records
     problems = [Problem("math", i, f"Problem {i}", "1", {}) for i in range(3)]
     run_experiment(cfg, problems, {"target": target, "draft": ScriptedEngine(draft)})
     folder = run_dir(cfg)
-    records = [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
+    records = [json.loads(f.read_text()) for f in sorted(folder.glob("problem_*.json"))]
     steps = [s for r in records for p in r["paths"] for s in p["steps"]]
     assert any(not s["ended_on_blank"] for s in steps) and any(s["ended_on_blank"] for s in steps)
     assert any("</think>" in p["text"] for r in records for p in r["paths"])
@@ -182,7 +182,7 @@ def test_replay_rebuilds_the_scoring_prompts_the_loop_sent_for_v2_and_v1_records
         return sorted(target.render(prompt) for _, prompt in passes)
 
     assert replayed() == sorted(scored) and len(scored) == len(steps)
-    for f, r in zip(sorted(folder.glob("*.json")), records):  # the same records as schema 1 wrote them
+    for f, r in zip(sorted(folder.glob("problem_*.json")), records):  # the same records as schema 1 wrote them
         r["schema_version"] = 1
         for p in r["paths"]:
             for s in p["steps"]:

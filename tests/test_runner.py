@@ -58,8 +58,8 @@ def test_writes_one_complete_file_per_problem_and_repeat(tmp_path):
     folder = run_dir(cfg)
     assert folder == tmp_path / "ssr" / "math" / "paths3_th7_greedy_budget200_pool12_fast0"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == sorted(f"problem_{i}_repeat_{r}.json" for i in range(3) for r in range(2))
-    assert len(report.written) == 6 and report.skipped == 0
+    assert names == sorted([f"problem_{i}_repeat_{r}.json" for i in range(3) for r in range(2)] + ["run_summary.json"])
+    assert len(report.written) == 6 and report.skipped == 0 and report.summary_file == folder / "run_summary.json"
     rec = json.loads((folder / "problem_1_repeat_0.json").read_text())
     assert rec["complete"] and rec["config"]["method_num"] == 3 and rec["gold_answer"] == "1"
     assert rec["selection"]["codes"] and len(rec["paths"]) == 3
@@ -95,7 +95,7 @@ def test_rerun_skips_finished_files_and_redoes_broken_ones(tmp_path):
     assert report.skipped == 2
     for name in ("problem_2_repeat_0.json", "problem_3_repeat_0.json"):
         assert (folder / name).stat().st_mtime_ns == before[name]
-    assert all(is_complete(p) for p in folder.iterdir())
+    assert all(is_complete(p) for p in folder.glob("problem_*.json"))
     again = run_experiment(config(tmp_path, repeat_id=1, overwrite=True), PROBLEMS[:4], engines())
     assert len(again.written) == 4
 
@@ -137,7 +137,7 @@ def test_sigkill_mid_run_leaves_no_partial_file_and_rerun_completes(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    files = list(folder.rglob("*.json"))
+    files = list(folder.rglob("problem_*.json"))
     assert 5 <= len(files) < 40, "the run should have been killed part-way"
     assert all(is_complete(f) for f in files)
     first = {f.name: f.stat().st_mtime_ns for f in files}
