@@ -318,3 +318,133 @@ def test_the_refusal_names_every_setting_that_differs_in_any_record(tmp_path):
             f.rename(run_dir(now) / f.name)
     with pytest.raises(SettingsMismatch, match=r"^2 complete record\(s\).*--seed \(recorded 5, now 0\), --top_p"):
         run_experiment(now, PROBLEMS[:2], engines())
+
+
+# ---------------------------------------------------------------- the plan in the scripts
+class StandInPlan:
+    """What ``ssr.plan.make_plan`` returns, as far as the scripts use it."""
+
+    concurrency = 3
+
+    def to_dict(self):
+        return {"target": {"tensor_parallel_size": 4}, "concurrency": self.concurrency}
+
+    def summary_lines(self):
+        return ["plan: target TP 4", "plan: concurrency 3"]
+
+
+@pytest.fixture
+def planned(tmp_path, monkeypatch):
+    """cli.main with a stand-in plan and scripted engines; returns (main(argv) -> exit code, what was built)."""
+    import types
+
+    from ssr import cli, datasets, engines as engines_mod
+
+    seen: dict = {"plans": []}
+    fake = types.ModuleType("ssr.plan")
+    fake.PlanError = type("PlanError", (Exception,), {})
+
+    def make_plan(cfg):
+        seen["plans"].append(cfg)
+        if cfg.target_model == "too-big":
+            raise fake.PlanError("QwQ-32B does not fit one 80 GB GPU at TP 1: use --tensor_parallel_size 4")
+        return StandInPlan()
+
+    fake.make_plan = make_plan
+    monkeypatch.setitem(sys.modules, "ssr.plan", fake)
+    monkeypatch.setattr(datasets, "select_problems", lambda *a: PROBLEMS[:2])
+
+    def build(cfg, need_draft, plan=None):
+        seen["build"] = (cfg.max_concurrent_problems, plan)
+        e = engines()
+        return e["target"], e["draft"]
+
+    monkeypatch.setattr(engines_mod, "build_engines", build)
+    base = ["--output_dir", str(tmp_path / "out"), "--backend", "hf", "--token_budget", "200", "--no_progress",
+            "--repeat_id", "1", "--verbose"]
+    return (lambda *argv: cli.main("ssr", "x", [*base, *argv])), seen
+
+
+def test_dry_run_prints_the_plan_as_json_and_starts_nothing(planned, capsys, tmp_path):
+    main, seen = planned
+    assert main("--dry_run") == 0
+    out = capsys.readouterr().out
+    assert json.loads(out) == StandInPlan().to_dict() and out.startswith("{\n  ")
+    assert "build" not in seen and not (tmp_path / "out").exists()
+
+
+def test_a_plan_that_cannot_fit_exits_2_before_anything_loads(planned, capsys, tmp_path):
+    main, seen = planned
+    assert main("--target_model", "too-big") == 2
+    assert "error: QwQ-32B does not fit one 80 GB GPU at TP 1: use --tensor_parallel_size 4" in capsys.readouterr().err
+    assert "build" not in seen and not (tmp_path / "out").exists()
+
+
+def test_the_run_uses_the_plan_and_records_it(planned, capsys, tmp_path):
+    main, seen = planned
+    assert main("--max_concurrent_problems", "16") == 0
+    err = capsys.readouterr().err
+    assert "plan: target TP 4\nplan: concurrency 3\n" in err
+    concurrency, plan = seen["build"]
+    assert concurrency == 3 and isinstance(plan, StandInPlan)  # the plan's concurrency, the plan to the engines
+    recs = load_records(tmp_path / "out").records
+    assert len(recs) == 2 and all(r.plan == StandInPlan().to_dict() for r in recs)
+    assert all(r.config["max_concurrent_problems"] == 3 for r in recs)
+    (summary,) = (tmp_path / "out").rglob("run_summary.json")
+    assert json.loads(summary.read_text())["plan"] == StandInPlan().to_dict()
+
+
+# ---------------------------------------------------------------- the prefix-cache warning
+def test_the_prefix_cache_rule():
+    from ssr.scheduler import CacheTally, prefix_cache_warning
+
+    thrashing = CacheTally(passes=40, prompt_tokens=40 * 3000, cached_prompt_tokens=40 * 1000, reported=True)
+    line = prefix_cache_warning(thrashing)
+    assert line.startswith("warning:") and "33%" in line and "40000/120000" in line and "40 passes" in line
+    assert "--max_concurrent_problems" in line and "enable_prefix_caching" in line
+    assert prefix_cache_warning(CacheTally(40, 120000, 40000, reported=False)) is None  # caching not reported
+    assert prefix_cache_warning(CacheTally(40, 120000, 100000, reported=True)) is None  # 83% served
+    assert prefix_cache_warning(CacheTally(10, 30000, 10000, reported=True)) is None  # too few passes to judge
+    # short paths: little recomputed per pass, whatever the share
+    assert prefix_cache_warning(CacheTally(40, 40 * 300, 40 * 100, reported=True)) is None
+
+
+class Cached(ScriptedEngine):
+    """Reports ``cached(rendered prompt, prompt tokens)`` of each scoring prompt as served from the prefix cache."""
+
+    def __init__(self, cached, *a, **kw):
+        super().__init__(*a, **kw)
+        self.cached = cached
+
+    def score_digits(self, prompts, sessions=None):
+        out = super().score_digits(prompts, sessions)
+        for p, r in zip(prompts, out):
+            r.cached_prompt_tokens = self.cached(self.render(p), r.prompt_tokens)
+        return out
+
+
+def _first_step(rendered: str) -> bool:
+    return rendered.count("Step ") == 1  # the path holds no step yet, only the one being scored
+
+
+@pytest.mark.parametrize(
+    "cached,warned",
+    [
+        (lambda p, n: n // 4, True),
+        (lambda p, n: n - 20, False),
+        # a path's first pass has nothing of the path cached yet: it is not what the rule judges
+        (lambda p, n: 0 if _first_step(p) else n - 20, False),
+    ],
+)
+def test_a_run_warns_once_when_scoring_passes_miss_the_prefix_cache(tmp_path, capsys, cached, warned):
+    long = " ".join(["word"] * 400)  # long prompts: a missed cache recomputes far more than a step
+    problems = [Problem("math", i, f"Problem {i}: {long}", "1", {}) for i in range(8)]
+    eng = engines()
+    eng["target"] = Cached(cached, lambda p, sp: ("Target rewrite", "stop", "\n\n"), lambda p: 9)
+    cfg = config(tmp_path, repeat_id=1, token_budget=400)
+    run_experiment(cfg, problems, eng)
+    lines = [x for x in capsys.readouterr().err.splitlines() if "prefix cache" in x]
+    assert len(lines) == int(warned)
+    saved = json.loads((run_dir(cfg) / "run_summary.json").read_text())["prefix_cache"]
+    assert saved["warned"] is warned and saved["later_passes"] >= 32
+    assert saved["scoring_share"] is not None and (saved["later_share"] < 0.8) is warned
