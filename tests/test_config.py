@@ -47,7 +47,7 @@ def test_preset_fills_untyped_options_only(monkeypatch):
 def test_paper_preset_matches_the_paper_setting():
     o = presets.preset_overrides("paper")
     assert o["target_model"] == "Qwen/QwQ-32B" and o["draft_model"] == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
-    assert (o["tensor_parallel_size"], o["token_budget"], o["repeat_id"]) == (4, 8192, 6)
+    assert ("tensor_parallel_size" not in o, o["token_budget"], o["repeat_id"]) == (True, 8192, 6)  # TP: the plan
 
 
 def test_unknown_preset_is_a_usage_error(capsys):

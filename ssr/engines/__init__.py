@@ -79,13 +79,27 @@ def _role_fields(role: str, cfg: Any) -> tuple[str, str | None, float, str | Non
     raise ValueError(f"role must be 'target' or 'draft', got {role!r}")
 
 
-def build_engine(role: str, cfg: Any) -> Engine:
+def _vllm_plan(role: str, cfg: Any, plan: Any) -> Any:
+    """The role's ``ssr.plan.EnginePlan``: the given plan's, else one made now (a PlanError reads as an
+    EngineError here, so callers that predate the plan report it as they report a failed load)."""
+    if plan is not None and role in plan.engines:
+        return plan.engines[role]
+    from ssr.plan import PlanError, make_plan
+
+    try:
+        return make_plan(cfg, roles=[role]).engines[role]
+    except PlanError as exc:
+        raise EngineError(str(exc)) from exc
+
+
+def build_engine(role: str, cfg: Any, plan: Any = None) -> Engine:
     """Load the ``role`` ("target" or "draft") model of ``cfg`` (an ``ssr.config.RunConfig``, resolved by
     ``ssr.config.resolve``) on ``cfg.backend``.
 
-    * ``vllm``: ``VLLMEngine`` with the role's ``*_gpu_memory_utilization``;
-      ``kv_cache_gib`` sets the KV-cache size (required in practice on CPU,
-      default 1 GiB there); on a CPU-only vLLM ``dtype="auto"`` means float32.
+    * ``vllm``: ``VLLMEngine`` with exactly the engine arguments and environment of the role's
+      ``ssr.plan.EnginePlan`` (``plan``, an ``ssr.plan.RunPlan``; made here when not given): TP, GPUs,
+      memory share, KV size (1 GiB by default on CPU, where ``dtype="auto"`` means float32), and any
+      ``--*_engine_args``.
     * ``openai``: ``OpenAIEngine`` on ``*_base_url`` (required), serving
       ``*_model``; the tokenizer (``*_tokenizer``, else ``*_model``) renders
       prompts locally; the API key is read from ``$<api_key_env>`` when set.
@@ -101,34 +115,25 @@ def build_engine(role: str, cfg: Any) -> Engine:
             )
         from ssr.engines.vllm_engine import VLLMEngine
 
-        kv_bytes = int(cfg.kv_cache_gib * (1 << 30)) if cfg.kv_cache_gib else None
-        extra = {"block_size": cfg.block_size} if cfg.block_size else {}
-        return VLLMEngine(
-            model,
-            tokenizer=tokenizer,
-            tensor_parallel_size=cfg.tensor_parallel_size,
-            gpu_memory_utilization=mem,
-            max_model_len=cfg.max_model_len,
-            dtype=cfg.dtype,
-            seed=cfg.seed,
-            enforce_eager=cfg.enforce_eager,
-            enable_prefix_caching=True,
-            kv_cache_memory_bytes=kv_bytes,
-            **extra,
-        )
+        engine_plan = _vllm_plan(role, cfg, plan)
+        return VLLMEngine(engine_args=engine_plan.engine_args, env=engine_plan.env, role=role)
     if backend == "openai":
-        if not _installed("requests"):
-            raise EngineError("backend 'openai' needs `requests`: pip install requests")
-        if not base_url:
+        from ssr.config import base_urls
+
+        if not base_urls(base_url):
             raise EngineError(f"backend 'openai' needs --{role}_base_url (e.g. http://127.0.0.1:8000/v1)")
         from ssr.engines.openai_engine import OpenAIEngine
 
         return OpenAIEngine(
-            base_url,
+            base_urls(base_url),
             model,
             tokenizer=tokenizer or model,
+            role=role,
             api_key=os.environ.get(cfg.api_key_env) if cfg.api_key_env else None,
             timeout=cfg.request_timeout,
+            max_inflight=cfg.max_inflight,
+            wait_for_server=cfg.wait_for_server,
+            session_header=cfg.session_header,
             max_model_len=cfg.max_model_len,
         )
     if backend == "hf":
@@ -142,13 +147,21 @@ def build_engine(role: str, cfg: Any) -> Engine:
     )
 
 
-def build_engines(cfg: Any, need_draft: bool) -> tuple[Engine, Engine | None]:
-    """``(target, draft)``; draft is None unless ``need_draft``. Target loads first (largest share first)."""
-    target = build_engine("target", cfg)
+def build_engines(cfg: Any, need_draft: bool, plan: Any = None) -> tuple[Engine, Engine | None]:
+    """``(target, draft)``; draft is None unless ``need_draft``. Target loads first (largest share first).
+    ``plan``: the run's ``ssr.plan.RunPlan`` (made here when not given, for the vLLM backend)."""
+    if plan is None and cfg.backend == "vllm" and _installed("vllm"):
+        from ssr.plan import PlanError, make_plan
+
+        try:
+            plan = make_plan(cfg, roles=["target", "draft"] if need_draft else ["target"])
+        except PlanError as exc:
+            raise EngineError(str(exc)) from exc
+    target = build_engine("target", cfg, plan)
     if not need_draft:
         return target, None
     try:
-        draft = build_engine("draft", cfg)
+        draft = build_engine("draft", cfg, plan)
     except BaseException:
         target.close()
         raise

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 from typing import Any, Sequence
 
 from ssr.engines.base import (
     Engine,
     EngineError,
+    EngineGone,
     GenerationResult,
     ModelInfo,
     Prompt,
@@ -44,6 +46,7 @@ from ssr.engines.conventions import (
     render_prompt,
     request_params,
 )
+from ssr.logs import terminal
 
 #: KV cache given to each engine on CPU when neither ``kv_cache_memory_bytes`` nor
 #: ``VLLM_CPU_KVCACHE_SPACE`` says otherwise
@@ -95,12 +98,47 @@ def _import_vllm():
     return LLM, VSamplingParams, TokensPrompt
 
 
+def engine_gone(llm: Any, exc: BaseException | None = None) -> bool:
+    """Whether vLLM's engine core is gone for good (no retry can help).
+
+    vLLM 0.32 says so in three ways: ``EngineDeadError`` (``vllm/v1/engine/exceptions.py``) from a client
+    whose engine-core process died (``SyncMPClient`` marks ``resources.engine_dead``); with the engine core
+    in this process, its executor's ``is_failed`` once a worker died, and "Executor failed." from it.
+    """
+    try:
+        from vllm.v1.engine.exceptions import EngineDeadError
+    except ImportError:  # pragma: no cover - another vLLM layout
+        EngineDeadError = ()  # type: ignore[assignment]  # noqa: N806
+    if exc is not None and (isinstance(exc, EngineDeadError) or "Executor failed" in str(exc)):
+        return True
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    if getattr(getattr(core, "resources", None), "engine_dead", False) is True:
+        return True
+    executor = getattr(getattr(core, "engine_core", None), "model_executor", None)
+    return getattr(executor, "is_failed", False) is True
+
+
+def _where(args: dict[str, Any]) -> str:
+    tp = args.get("tensor_parallel_size") or 1
+    ids = args.get("device_ids") or list(range(tp))
+    if vllm_is_cpu():
+        return f"CPU (TP {tp})"
+    text = f"GPUs {ids[0]}-{ids[-1]}" if len(ids) > 1 and ids == list(range(ids[0], ids[-1] + 1)) else (
+        ("GPU " if len(ids) == 1 else "GPUs ") + ",".join(map(str, ids))
+    )
+    return f"{text} (TP {tp})"
+
+
 class VLLMEngine(Engine):
+    """One ``vllm.LLM``. Given ``engine_args`` (a plan's, ``ssr.plan.EnginePlan.engine_args``), exactly
+    those go to ``vllm.LLM``; otherwise they are made from the keyword arguments as before, with the CPU
+    defaults. ``env`` is set while the engine lives (restored on ``close``)."""
+
     backend = "vllm"
 
     def __init__(
         self,
-        model: str,
+        model: str | None = None,
         *,
         tokenizer: str | None = None,
         tensor_parallel_size: int = 1,
@@ -111,45 +149,80 @@ class VLLMEngine(Engine):
         enforce_eager: bool = False,
         enable_prefix_caching: bool = True,
         kv_cache_memory_bytes: int | None = None,
+        engine_args: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        role: str = "model",
         **kwargs: Any,
     ) -> None:
+        self.llm = None
+        self._saved_env: dict[str, str | None] = {}
+        if engine_args is not None:
+            engine_args = dict(engine_args)
+            model = engine_args["model"]
+            tokenizer = engine_args.get("tokenizer")
         self.model = check_model_ref(model, "model")
         self.tokenizer_name = check_model_ref(tokenizer, "tokenizer") if tokenizer else self.model
         LLM, self._VSamplingParams, self._TokensPrompt = _import_vllm()
         self.on_cpu = vllm_is_cpu()
         if self.on_cpu:
             cpu_defaults()
-            if dtype == "auto":
-                dtype = "float32"  # ~2.5x faster than bfloat16 on CPUs without native bf16
-            if kv_cache_memory_bytes is None and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
-                kv_cache_memory_bytes = CPU_DEFAULT_KV_CACHE_BYTES
-            # vLLM 0.32 on CPU crashes ("CPU Generator does not use offset") when a seeded request's
-            # prefill is split across steps: it rewinds the request's torch generator, which CPU
-            # generators cannot do. Whole-prompt prefill avoids the split; every sampled request here
-            # is seeded, and a batch of many paths overflows one step's token budget.
-            kwargs.setdefault("enable_chunked_prefill", False)
-            kwargs.setdefault("block_size", CPU_DEFAULT_BLOCK_SIZE)
+        if engine_args is None:
+            if self.on_cpu:
+                if dtype == "auto":
+                    dtype = "float32"  # ~2.5x faster than bfloat16 on CPUs without native bf16
+                if kv_cache_memory_bytes is None and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+                    kv_cache_memory_bytes = CPU_DEFAULT_KV_CACHE_BYTES
+                # vLLM 0.32 on CPU crashes ("CPU Generator does not use offset") when a seeded request's
+                # prefill is split across steps: it rewinds the request's torch generator, which CPU
+                # generators cannot do. Whole-prompt prefill avoids the split; every sampled request here
+                # is seeded, and a batch of many paths overflows one step's token budget.
+                kwargs.setdefault("enable_chunked_prefill", False)
+                kwargs.setdefault("block_size", CPU_DEFAULT_BLOCK_SIZE)
+            engine_args = dict(
+                model=self.model,
+                tokenizer=self.tokenizer_name,
+                tensor_parallel_size=tensor_parallel_size,
+                gpu_memory_utilization=gpu_memory_utilization,
+                max_model_len=max_model_len,
+                dtype=dtype,
+                seed=seed,
+                enforce_eager=enforce_eager,
+                enable_prefix_caching=enable_prefix_caching,
+                kv_cache_memory_bytes=kv_cache_memory_bytes,
+                **kwargs,
+            )
+        self.engine_args = engine_args
+        self.role = role
         self.tokenizer = load_tokenizer(self.tokenizer_name)
         self._digit_ids = digit_token_ids(self.tokenizer)
-        self.engine_args = dict(
-            model=self.model,
-            tokenizer=self.tokenizer_name,
-            tensor_parallel_size=tensor_parallel_size,
-            gpu_memory_utilization=gpu_memory_utilization,
-            max_model_len=max_model_len,
-            dtype=dtype,
-            seed=seed,
-            enforce_eager=enforce_eager,
-            enable_prefix_caching=enable_prefix_caching,
-            kv_cache_memory_bytes=kv_cache_memory_bytes,
-            **kwargs,
-        )
+        say = terminal()
+        if engine_args.get("enable_prefix_caching") is False:
+            print(
+                f"warning: {role} {self.model}: enable_prefix_caching is false, so every scoring pass re-prefills "
+                "its whole path (cost grows with the square of the path's length)",
+                file=say,
+            )
+        for key, value in (env or {}).items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = str(value)
+        print(f"loading {role} {self.model} on {_where(engine_args)} ...", file=say, flush=True)
+        start = time.monotonic()
         try:
-            self.llm = LLM(**self.engine_args)
+            self.llm = LLM(**engine_args)
         except Exception as exc:  # noqa: BLE001 - vLLM raises many kinds at start-up
+            self._restore_env()
             raise EngineError(f"vLLM could not load {self.model!r} ({self._describe()}): {exc}") from exc
+        print(f"{role} ready in {time.monotonic() - start:.0f} s", file=say, flush=True)
         self.max_model_len: int | None = int(self.llm.llm_engine.model_config.max_model_len)
         self._info: ModelInfo | None = None
+
+    def _restore_env(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = {}
 
     def _describe(self) -> str:
         a = self.engine_args
@@ -162,6 +235,7 @@ class VLLMEngine(Engine):
                 "kv_cache_memory_bytes",
                 "max_model_len",
             )
+            if k in a
         )
 
     # ------------------------------------------------------------ Engine API
@@ -180,9 +254,13 @@ class VLLMEngine(Engine):
         return out
 
     def _run(self, token_prompts: list[Any], vparams: Any) -> list[Any]:
+        if self.llm is None:
+            raise EngineGone(f"the vLLM engine of {self.model!r} is closed")
         try:
             return self.llm.generate(token_prompts, vparams, use_tqdm=False)
         except Exception as exc:  # noqa: BLE001
+            if engine_gone(self.llm, exc):
+                raise EngineGone(f"vLLM's engine core for {self.model!r} is gone: {exc}") from exc
             raise EngineError(f"vLLM generate failed on {self.model!r}: {exc}") from exc
 
     def generate(
@@ -272,6 +350,7 @@ class VLLMEngine(Engine):
             raise EngineError(f"vLLM could not reset the prefix cache of {self.model!r} (requests still running?)")
 
     def close(self) -> None:
+        self._restore_env()
         llm = getattr(self, "llm", None)
         if llm is None:
             return
