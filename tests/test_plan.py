@@ -102,7 +102,14 @@ def test_one_h200_runs_tp1_with_concurrency_capped():
 def test_the_paper_preset_takes_tp4_on_four_gpus_or_more_else_what_fits(hw, tp):
     plan = plan_of(SSR_CMD, "--preset", "paper", hw=hw)
     assert plan.engines["target"].tensor_parallel_size == tp
-    assert any("--preset paper" in n for n in plan.notes)
+    said = "the layout the paper's latencies assume" if tp == 4 else "on four or more GPUs; 1 here"
+    assert any(said in n for n in plan.notes)
+
+
+def test_the_paper_preset_keeps_tp4_where_auto_would_take_eight():
+    spec = next(c for c in GENERATE if "spec_scale_reason.py" in c)
+    assert plan_of(spec, hw="8x80").engines["target"].tensor_parallel_size == 8
+    assert plan_of(spec, "--preset", "paper", hw="8x80").engines["target"].tensor_parallel_size == 4
 
 
 def test_placement_goes_to_vllm_as_device_ids():

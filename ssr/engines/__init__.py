@@ -116,7 +116,8 @@ def build_engine(role: str, cfg: Any, plan: Any = None) -> Engine:
         from ssr.engines.vllm_engine import VLLMEngine
 
         engine_plan = _vllm_plan(role, cfg, plan)
-        return VLLMEngine(engine_args=engine_plan.engine_args, env=engine_plan.env, role=role)
+        where = f"{engine_plan.where()} (TP {engine_plan.tensor_parallel_size})"
+        return VLLMEngine(engine_args=engine_plan.engine_args, env=engine_plan.env, role=role, where=where)
     if backend == "openai":
         from ssr.config import base_urls
 

@@ -132,7 +132,8 @@ def _where(args: dict[str, Any]) -> str:
 class VLLMEngine(Engine):
     """One ``vllm.LLM``. Given ``engine_args`` (a plan's, ``ssr.plan.EnginePlan.engine_args``), exactly
     those go to ``vllm.LLM``; otherwise they are made from the keyword arguments as before, with the CPU
-    defaults. ``env`` is set while the engine lives (restored on ``close``)."""
+    defaults. ``env`` is set while the engine lives (restored on ``close``); ``role`` and ``where`` (e.g.
+    "GPUs 0-3 (TP 4)") name it in the loading line."""
 
     backend = "vllm"
 
@@ -152,6 +153,7 @@ class VLLMEngine(Engine):
         engine_args: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
         role: str = "model",
+        where: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.llm = None
@@ -205,7 +207,7 @@ class VLLMEngine(Engine):
         for key, value in (env or {}).items():
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = str(value)
-        print(f"loading {role} {self.model} on {_where(engine_args)} ...", file=say, flush=True)
+        print(f"loading {role} {self.model} on {where or _where(engine_args)} ...", file=say, flush=True)
         start = time.monotonic()
         try:
             self.llm = LLM(**engine_args)
