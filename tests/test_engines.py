@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import TINY_KV_CACHE_BYTES, TINY_MAX_MODEL_LEN, free_port, start_vllm_server, vllm_installed
+from conftest import TINY_KV_CACHE_BYTES, TINY_MAX_MODEL_LEN, start_vllm_server, vllm_installed
 from ssr.config import RunConfig
 from ssr.engines import build_engine, build_engines, default_backend
 from ssr.engines.base import ChatPrompt, Continuation, EngineError, SamplingParams
@@ -337,22 +337,6 @@ def test_missing_model_path_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(EngineError, match="config.json"):
         check_model_ref(str(tmp_path / "empty"))
-
-
-@pytest.mark.slow
-def test_dead_server_is_reported_with_its_url(tiny_models, monkeypatch):
-    from ssr.engines import openai_engine
-    from ssr.engines.openai_engine import OpenAIEngine
-
-    waits = []
-    monkeypatch.setattr(openai_engine.time, "sleep", waits.append)
-    port = free_port()  # nothing listens there
-    e = OpenAIEngine(f"http://127.0.0.1:{port}", "m", tokenizer=str(tiny_models[1]), max_retries=2, retry_backoff=0.01)
-    for call in (lambda: e.generate(["x"], SamplingParams(max_tokens=2)), lambda: e.score_digits(["x"])):
-        with pytest.raises(EngineError, match=f"127.0.0.1:{port}.*3 attempts"):
-            call()
-    assert waits == [0.01, 0.02] * 2  # two retries per call, with the backoff doubling
-    e.close()
 
 
 class _FlakyHandler(http.server.BaseHTTPRequestHandler):

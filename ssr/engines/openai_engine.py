@@ -1,38 +1,37 @@
-"""An engine over an OpenAI-compatible server's ``/v1/completions`` (vLLM serve, SGLang, ...).
+"""An engine over OpenAI-compatible servers' ``/v1/completions`` (vLLM serve, SGLang, ...), one or many replicas.
 
-Chat templates are rendered here with the model's Hugging Face tokenizer and
-the raw text is sent as a completion prompt (with ``add_special_tokens:
-false``, the token rule of ``ssr.engines.conventions``), so the server needs no chat
-support and every engine sees the same text. All requests of a batch are in
-flight at once (a thread pool of ``max_concurrency`` workers); the server does
-the batching.
+Chat templates are rendered here with the model's Hugging Face tokenizer and the raw text is sent as a
+completion prompt (with ``add_special_tokens: false``, the token rule of ``ssr.engines.conventions``), so
+the server needs no chat support and every engine sees the same text. The transport (replicas, routing
+by session key, the session header, waiting for servers, retries) is ``ssr.engines.http_client``.
 
-Extras sent for vLLM servers, ignored by others:
-``add_special_tokens``, and for digit scoring ``allowed_token_ids`` and
-``logprob_token_ids`` (vLLM >= 0.3x returns the log-probabilities of exactly
-the ten digit tokens). A server that answers without some digits in
-``top_logprobs`` (it ignored ``logprob_token_ids``) gets its scores
-renormalised over the digits it did return (missing digits count as 0;
-``partial_digit_scores`` counts such answers); a server that rejects the
-extras with HTTP 400 is asked again without them (plain ``logprobs=10``).
+Synchronous and async use: ``generate`` / ``score_digits`` (the ``Engine`` interface) block the calling
+thread while the batch runs on the engine's private event loop. ``await agenerate(...)`` / ``await
+ascore_digits(...)`` take the same arguments and can be awaited from any event loop (an async
+scheduler's): the requests still run on the engine's loop, under its one ``max_inflight`` limit, and
+the caller's loop stays free while they do. Prompts are tokenized in the caller's thread.
 
-Prefix-cache hits come from ``usage.prompt_tokens_details.cached_tokens``:
-start vLLM with ``--enable-prompt-tokens-details`` (otherwise it is None).
+Every sampling field is sent: a vLLM server fills each field a request leaves unset from the model's
+``generation_config.json`` (``top_k``, ``min_p``, ``repetition_penalty``, ...), while the in-process
+engine samples with ``vllm.SamplingParams`` defaults; sending those defaults makes both sample alike.
 
-Failures: connection errors, timeouts, HTTP 429 and 5xx are retried with
-exponential backoff (``retry_backoff`` * 2**attempt seconds, at most 30 s
-apart, ``max_retries`` retries); then an ``EngineError`` names the URL.
-Other HTTP errors raise an ``EngineError`` at once with the server's message.
+Extras sent for vLLM servers: ``add_special_tokens``, and for digit scoring ``allowed_token_ids`` and
+``logprob_token_ids`` (vLLM >= 0.3x returns the log-probabilities of exactly the ten digit tokens). A
+server that answers without some digits in ``top_logprobs`` gets its scores renormalised over the digits
+it did return (``partial_digit_scores`` counts such answers). A server whose HTTP 400 names those two
+fields is asked again without them (plain ``logprobs=10``), from then on; any other 400 (an over-long
+prompt, ...) is an ``EngineError`` for that request and the restriction stays.
+
+Prefix-cache hits come from ``usage.prompt_tokens_details.cached_tokens``: start vLLM with
+``--enable-prompt-tokens-details`` (otherwise it is None).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
+from ssr.config import base_urls as split_base_urls
 from ssr.engines.base import (
     Continuation,
     Engine,
@@ -58,25 +57,69 @@ from ssr.engines.conventions import (
     request_params,
     truncate_at_stop,
 )
+from ssr.engines.http_client import LoopThread, RequestRejected, ServerPool, api_root, gather_all
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_S = 30.0
+__all__ = ["NEUTRAL_SAMPLING", "OpenAIEngine", "api_root", "generation_body", "names_digit_fields", "scoring_body"]
+
+#: The in-process defaults (``vllm.SamplingParams``, vLLM 0.32) of every field a vLLM server would otherwise
+#: take from the model's generation_config.json: the keys of ``CompletionRequest._DEFAULT_SAMPLING_PARAMS``
+#: (vllm/entrypoints/openai/completion/protocol.py) besides temperature and top_p, which every request sets.
+NEUTRAL_SAMPLING: dict[str, Any] = {
+    "top_k": 0,
+    "min_p": 0.0,
+    "repetition_penalty": 1.0,
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+}
+DIGIT_FIELDS = ("allowed_token_ids", "logprob_token_ids")
 
 
-def api_root(base_url: str) -> str:
-    """``http://host:8000``, ``http://host:8000/`` or ``http://host:8000/v1`` -> ``http://host:8000/v1``."""
-    url = base_url.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        url = "http://" + url
-    return url if url.endswith("/v1") else url + "/v1"
+def generation_body(model: str | None, prompt: str | list[int], p: SamplingParams) -> dict[str, Any]:
+    return {
+        "model": model,
+        "prompt": prompt,
+        "n": 1,
+        "max_tokens": p.max_tokens,
+        "temperature": p.temperature,
+        "top_p": p.top_p,
+        **NEUTRAL_SAMPLING,
+        "seed": p.seed,
+        "stop": list(p.stop),
+        "add_special_tokens": False,
+    }
 
 
-class _HTTPError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
-        self.message = message
+def scoring_body(model: str | None, prompt: str | list[int], digit_ids: Sequence[int] | None) -> dict[str, Any]:
+    """One forward pass; with ``digit_ids`` the sampled token is a digit and exactly their logprobs return."""
+    body: dict[str, Any] = {
+        "model": model,
+        "prompt": prompt,
+        "n": 1,
+        "max_tokens": 1,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        **NEUTRAL_SAMPLING,
+        "logprobs": 10,
+        "add_special_tokens": False,
+    }
+    if digit_ids:
+        body.update(allowed_token_ids=list(digit_ids), logprob_token_ids=list(digit_ids))
+    return body
+
+
+def names_digit_fields(error: RequestRejected) -> bool:
+    """Whether a rejection is about the digit restriction (the only 400 that turning it off can cure)."""
+    return error.status == 400 and any(f in error.message for f in DIGIT_FIELDS)
+
+
+def session_keys(sessions: Sequence[str] | None, n: int) -> list[str | None]:
+    if sessions is None:
+        return [None] * n
+    if len(sessions) != n:
+        raise ValueError(f"got {len(sessions)} session keys for {n} prompts")
+    return list(sessions)
 
 
 class OpenAIEngine(Engine):
@@ -84,24 +127,28 @@ class OpenAIEngine(Engine):
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         model: str | None,
         *,
         tokenizer: str | None,
+        role: str = "target",
         api_key: str | None = None,
         timeout: float = 600.0,
-        max_retries: int = 4,
-        max_concurrency: int = 64,
+        max_inflight: int = 64,
+        wait_for_server: float = 600.0,
+        session_header: str | None = "x-user-id",
+        max_retries: int = 3,
         retry_backoff: float = 0.5,
         max_model_len: int | None = None,
+        transport: Any = None,
     ) -> None:
-        try:
-            import requests
-        except ImportError as exc:
-            raise EngineError("the openai backend needs `requests`: pip install requests") from exc
-        self._requests = requests
-        self.base_url = api_root(base_url)
+        urls = split_base_urls(base_url) if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise EngineError(f"the openai backend needs --{role}_base_url")
+        self.base_urls = [api_root(u) for u in urls]
+        self.base_url = ",".join(self.base_urls)
         self.model = model
+        self.role = role
         self.tokenizer_name = tokenizer or model
         if not self.tokenizer_name:
             raise EngineError(
@@ -109,98 +156,49 @@ class OpenAIEngine(Engine):
             )
         self.tokenizer = load_tokenizer(self.tokenizer_name)
         self._digit_ids = digit_token_ids(self.tokenizer)
-        self.api_key = api_key
-        self.timeout = float(timeout)
-        self.max_retries = max(0, int(max_retries))
-        self.retry_backoff = float(retry_backoff)
-        self.max_concurrency = max(1, int(max_concurrency))
         self.max_model_len = max_model_len
-        self._local = threading.local()
-        self._pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="ssr-openai")
-        self._server_checked = False
-        self._lock = threading.Lock()
         self._send_vllm_extras = True
         self.partial_digit_scores = 0
         self._info: ModelInfo | None = None
-
-    # ------------------------------------------------------------ HTTP
-    def _session(self) -> Any:
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = self._requests.Session()
-            if self.api_key:
-                s.headers["Authorization"] = f"Bearer {self.api_key}"
-            self._local.session = s
-        return s
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        url = self.base_url + path
-        requests = self._requests
-        last: Exception | None = None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                time.sleep(min(MAX_BACKOFF_S, self.retry_backoff * 2 ** (attempt - 1)))
-            try:
-                resp = self._session().request(method, url, json=body, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = exc
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                last = _HTTPError(resp.status_code, resp.text[:500])
-                continue
-            if resp.status_code >= 400:
-                try:
-                    err = resp.json()
-                    msg = err.get("message") or (err.get("error") or {}).get("message") or resp.text
-                except ValueError:
-                    msg = resp.text
-                raise _HTTPError(resp.status_code, str(msg)[:1000])
-            try:
-                return resp.json()
-            except ValueError as exc:
-                raise EngineError(f"{url} answered with something that is not JSON: {resp.text[:200]!r}") from exc
-        raise EngineError(
-            f"OpenAI-compatible server at {url} did not answer after {self.max_retries + 1} attempts "
-            f"(is it running?): {type(last).__name__}: {last}"
+        pool_args = dict(
+            role=role, api_key=api_key, timeout=timeout, max_inflight=max_inflight, wait_for_server=wait_for_server,
+            session_header=session_header, max_retries=max_retries, retry_backoff=retry_backoff, transport=transport,
         )
-
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._loop = LoopThread(f"ssr-{role}-http")
         try:
-            return self._call("POST", path, body)
-        except _HTTPError as exc:
-            raise EngineError(f"{self.base_url + path} rejected the request: {exc}") from exc
+            self.pool: ServerPool = self._loop.run(self._start(pool_args))
+        except BaseException:
+            self._loop.close()
+            raise
 
-    def _check_server(self) -> None:
-        """Once: resolve the served model name and read ``max_model_len`` from ``/v1/models``."""
-        if self._server_checked:
-            return
-        with self._lock:
-            if self._server_checked:
-                return
-            try:
-                data = self._call("GET", "/models")
-            except _HTTPError as exc:
-                log.warning("%s/models failed (%s); using model name %r as given", self.base_url, exc, self.model)
-                self._server_checked = True
-                return
-            models = data.get("data") or []
-            ids = [m.get("id") for m in models]
-            if self.model not in ids:
-                if self.model is None or len(ids) == 1:
-                    if ids:
-                        if self.model is not None:
-                            log.warning(
-                                "server at %s serves %r, not %r: using %r", self.base_url, ids[0], self.model, ids[0]
-                            )
-                        self.model = ids[0]
-                elif ids:
-                    raise EngineError(f"server at {self.base_url} does not serve {self.model!r}; it serves {ids}")
-            entry = next((m for m in models if m.get("id") == self.model), None)
-            if self.max_model_len is None and entry and entry.get("max_model_len"):
-                self.max_model_len = int(entry["max_model_len"])
-            self._server_checked = True
+    async def _start(self, pool_args: dict[str, Any]) -> ServerPool:
+        """On the engine's loop: wait for every replica, then learn the served model and its length limit."""
+        pool = ServerPool(self.base_urls, **pool_args)
+        try:
+            await pool.wait_until_up()
+            for replica in pool.replicas:
+                self._check_models(replica.url, await pool.request("GET", "/models", replica=replica))
+        except BaseException:
+            await pool.aclose()
+            raise
+        return pool
 
-    # ------------------------------------------------------------ Engine API
+    def _check_models(self, url: str, data: dict[str, Any]) -> None:
+        models = data.get("data") or []
+        ids = [m.get("id") for m in models]
+        if self.model not in ids:
+            if ids and (self.model is None or len(ids) == 1):
+                if self.model is not None:
+                    log.warning("server at %s serves %r, not %r: using %r", url, ids[0], self.model, ids[0])
+                self.model = ids[0]
+            elif ids:
+                raise EngineError(f"server at {url} does not serve {self.model!r}; it serves {ids}")
+        entry = next((m for m in models if m.get("id") == self.model), None)
+        if entry and entry.get("max_model_len"):
+            n = int(entry["max_model_len"])
+            self.max_model_len = n if self.max_model_len is None else min(self.max_model_len, n)
+
+    # ------------------------------------------------------------ prompts
     def render(self, prompt: Prompt) -> str:
         return render_prompt(self.tokenizer, prompt)
 
@@ -210,9 +208,8 @@ class OpenAIEngine(Engine):
     def _texts(self, prompts: Sequence[Prompt]) -> list[str | list[int]]:
         """What goes into each request's ``prompt`` field: the rendered text, or token ids.
 
-        A ``Continuation`` is sent as token ids (the completions API takes a list
-        of ints), so the server sees its two pieces tokenized apart, as the
-        in-process engines do; anything else is sent as text.
+        A ``Continuation`` is sent as token ids (the completions API takes a list of ints), so the server
+        sees its two pieces tokenized apart, as the in-process engines do; anything else is sent as text.
         """
         texts: list[str | list[int]] = [
             prompt_token_ids(self.tokenizer, p) if isinstance(p, Continuation) else self.render(p) for p in prompts
@@ -225,11 +222,7 @@ class OpenAIEngine(Engine):
     def _n_tokens(self, prompt: str | list[int]) -> int:
         return len(prompt) if isinstance(prompt, list) else self.count_tokens(prompt)
 
-    def _map(self, fn: Any, items: list[Any]) -> list[Any]:
-        if len(items) == 1:
-            return [fn(items[0])]
-        return list(self._pool.map(fn, items))
-
+    # ------------------------------------------------------------ Engine API
     def generate(
         self,
         prompts: Sequence[Prompt],
@@ -239,69 +232,95 @@ class OpenAIEngine(Engine):
         plist = request_params(prompts, params)
         if not prompts:
             return []
-        self._check_server()
-        texts = self._texts(prompts)
+        return self._loop.run(self._generations(self._texts(prompts), plist, session_keys(sessions, len(prompts))))
 
-        def one(args: tuple[str | list[int], SamplingParams]) -> GenerationResult:
-            text, p = args
-            body: dict[str, Any] = {
-                "model": self.model,
-                "prompt": text,
-                "max_tokens": p.max_tokens,
-                "temperature": p.temperature,
-                "top_p": p.top_p,
-                "n": 1,
-                "add_special_tokens": False,
-            }
-            if p.stop:
-                body["stop"] = list(p.stop)
-            if p.seed is not None:
-                body["seed"] = p.seed
-            data = self._post("/completions", body)
-            return self._parse_completion(data, text, p)
+    async def agenerate(
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | Sequence[SamplingParams],
+        sessions: Sequence[str] | None = None,
+    ) -> list[GenerationResult]:
+        """``generate`` for an event loop (see the module doc)."""
+        plist = request_params(prompts, params)
+        if not prompts:
+            return []
+        keys = session_keys(sessions, len(prompts))
+        return await self._loop.run_async(self._generations(self._texts(prompts), plist, keys))
 
-        return self._map(one, list(zip(texts, plist)))
+    def score_digits(self, prompts: Sequence[Prompt], sessions: Sequence[str] | None = None) -> list[ScoreResult]:
+        if not prompts:
+            return []
+        return self._loop.run(self._scores(self._texts(prompts), session_keys(sessions, len(prompts))))
 
-    def _parse_completion(
-        self, data: dict[str, Any], prompt_text: str | list[int], p: SamplingParams
-    ) -> GenerationResult:
+    async def ascore_digits(
+        self, prompts: Sequence[Prompt], sessions: Sequence[str] | None = None
+    ) -> list[ScoreResult]:
+        """``score_digits`` for an event loop (see the module doc)."""
+        if not prompts:
+            return []
+        keys = session_keys(sessions, len(prompts))
+        return await self._loop.run_async(self._scores(self._texts(prompts), keys))
+
+    # ------------------------------------------------------------ requests (on the engine's loop)
+    async def _generations(
+        self, texts: list[str | list[int]], plist: list[SamplingParams], keys: list[str | None]
+    ) -> list[GenerationResult]:
+        return await gather_all([self._generation(t, p, k) for t, p, k in zip(texts, plist, keys)])
+
+    async def _generation(self, text: str | list[int], p: SamplingParams, key: str | None) -> GenerationResult:
+        data = await self.pool.request("POST", "/completions", generation_body(self.model, text, p), key)
         try:
             choice = data["choices"][0]
         except (KeyError, IndexError, TypeError) as exc:
             raise EngineError(f"{self.base_url}/completions answered without choices: {str(data)[:300]}") from exc
-        text = choice.get("text") or ""
+        out = choice.get("text") or ""
         stop_reason = choice.get("stop_reason") if isinstance(choice.get("stop_reason"), str) else None
-        text, hit = truncate_at_stop(text, p.stop)  # servers exclude stop strings; make sure
-        stop_reason = stop_reason or hit
+        out, hit = truncate_at_stop(out, p.stop)  # servers exclude stop strings; make sure
         usage = data.get("usage") or {}
-        details = usage.get("prompt_tokens_details") or {}
-        cached = details.get("cached_tokens")
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
         prompt_tokens = usage.get("prompt_tokens")
         completion_tokens = usage.get("completion_tokens")
         return GenerationResult(
-            text=text,
+            text=out,
             finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-            prompt_tokens=int(prompt_tokens) if prompt_tokens is not None else self._n_tokens(prompt_text),
-            completion_tokens=int(completion_tokens) if completion_tokens is not None else self.count_tokens(text),
+            prompt_tokens=int(prompt_tokens) if prompt_tokens is not None else self._n_tokens(text),
+            completion_tokens=int(completion_tokens) if completion_tokens is not None else self.count_tokens(out),
             cached_prompt_tokens=int(cached) if cached is not None else None,
-            stop_reason=stop_reason,
+            stop_reason=stop_reason or hit,
         )
 
-    def _score_body(self, text: str | list[int]) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "prompt": text,
-            "max_tokens": 1,
-            "temperature": 0.0,
-            "logprobs": 10,
-        }
-        if self._send_vllm_extras:
-            body.update(
-                add_special_tokens=False,
-                allowed_token_ids=list(self._digit_ids),
-                logprob_token_ids=list(self._digit_ids),
+    async def _scores(self, texts: list[str | list[int]], keys: list[str | None]) -> list[ScoreResult]:
+        return await gather_all([self._score(t, k) for t, k in zip(texts, keys)])
+
+    async def _score(self, text: str | list[int], key: str | None) -> ScoreResult:
+        restricted = self._send_vllm_extras
+        try:
+            data = await self.pool.request(
+                "POST", "/completions", scoring_body(self.model, text, self._digit_ids if restricted else None), key
             )
-        return body
+        except RequestRejected as exc:
+            if not (restricted and names_digit_fields(exc)):
+                raise
+            if self._send_vllm_extras:
+                log.warning("%s rejected vLLM's digit restriction (%s); scoring with plain logprobs from now on",
+                            exc.url, exc.message)
+                self._send_vllm_extras = False
+            data = await self.pool.request("POST", "/completions", scoring_body(self.model, text, None), key)
+        try:
+            top = (data["choices"][0].get("logprobs") or {}).get("top_logprobs") or [{}]
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise EngineError(f"{self.base_url}/completions answered without logprobs: {str(data)[:300]}") from exc
+        lps = self._digit_logprobs(top[0] or {})
+        if any(lp is None for lp in lps):
+            self.partial_digit_scores += 1
+        usage = data.get("usage") or {}
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+        pt = usage.get("prompt_tokens")
+        return ScoreResult(
+            probs=normalise_digit_logprobs(lps),
+            prompt_tokens=int(pt) if pt is not None else self._n_tokens(text),
+            cached_prompt_tokens=int(cached) if cached is not None else None,
+        )
 
     def _digit_logprobs(self, top: dict[str, float]) -> list[float | None]:
         lps: list[float | None] = [None] * 10
@@ -317,51 +336,9 @@ class OpenAIEngine(Engine):
                     lps[self._digit_ids.index(tid)] = lp
         return lps
 
-    def score_digits(self, prompts: Sequence[Prompt], sessions: Sequence[str] | None = None) -> list[ScoreResult]:
-        if not prompts:
-            return []
-        self._check_server()
-        texts = self._texts(prompts)
-
-        def one(text: str | list[int]) -> ScoreResult:
-            try:
-                data = self._call("POST", "/completions", self._score_body(text))
-            except _HTTPError as exc:
-                if exc.status == 400 and self._send_vllm_extras:
-                    log.warning(
-                        "server at %s rejected vLLM's scoring extras (%s); retrying with plain logprobs",
-                        self.base_url,
-                        exc,
-                    )
-                    self._send_vllm_extras = False
-                    data = self._post("/completions", self._score_body(text))
-                else:
-                    raise EngineError(f"{self.base_url}/completions rejected the scoring request: {exc}") from exc
-            try:
-                choice = data["choices"][0]
-                top = (choice.get("logprobs") or {}).get("top_logprobs") or [{}]
-            except (KeyError, IndexError, TypeError) as exc:
-                raise EngineError(f"{self.base_url}/completions answered without logprobs: {str(data)[:300]}") from exc
-            lps = self._digit_logprobs(top[0] or {})
-            if any(lp is None for lp in lps):
-                self.partial_digit_scores += 1
-            usage = data.get("usage") or {}
-            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
-            pt = usage.get("prompt_tokens")
-            return ScoreResult(
-                probs=normalise_digit_logprobs(lps),
-                prompt_tokens=int(pt) if pt is not None else self._n_tokens(text),
-                cached_prompt_tokens=int(cached) if cached is not None else None,
-            )
-
-        return self._map(one, texts)
-
+    # ------------------------------------------------------------ the rest
     def info(self) -> ModelInfo:
         if self._info is None:
-            try:
-                self._check_server()
-            except EngineError:
-                pass
             cfg = None
             for ref in (self.tokenizer_name, self.model):
                 if ref and (looks_like_path(ref) or "/" in ref):
@@ -373,4 +350,13 @@ class OpenAIEngine(Engine):
         return self._info
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        loop = getattr(self, "_loop", None)
+        if loop is None or loop.loop.is_closed():
+            return
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            try:
+                loop.run(pool.aclose())
+            except Exception:  # noqa: BLE001 - best effort at shutdown
+                pass
+        loop.close()
