@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from ssr.plan.plans import EnginePlan
 from ssr.records import Path as RecordPath
 from ssr.records import Record, Step, load_records, read_record, write_record
 from ssr.smoke.checks import (
@@ -29,7 +30,7 @@ from ssr.smoke.checks import (
     compare_runs,
     schema_errors,
 )
-from ssr.smoke.cli import check_outputs, main
+from ssr.smoke.cli import check_outputs, check_run, main
 from ssr.smoke.engine_log import GIB, parse_engine_log, read_engine_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,10 +84,10 @@ def make_record(problem_id=0, steps=None, plan=None, **config) -> Record:
     )
 
 
-# the keys of ssr.plan.plans.EnginePlan.to_dict() the check reads (hand-made: see the report)
 def engine_plan(role: str, model: str, weight_gib: float, kv_gib: float, tokens: int) -> dict:
-    return {"role": role, "model": model, "backend": "vllm", "tensor_parallel_size": 1, "block_size": BLOCK,
-            "weight_bytes": int(weight_gib * GIB), "kv_cache_bytes": int(kv_gib * GIB), "kv_capacity_tokens": tokens}
+    """One engine of a plan as ssr.plan records it (per-GPU bytes, the engine's tokens)."""
+    return EnginePlan(role=role, model=model, backend="vllm", block_size=BLOCK, weight_bytes=int(weight_gib * GIB),
+                      kv_cache_bytes=int(kv_gib * GIB), kv_capacity_tokens=tokens).to_dict()
 
 
 PLAN = {"engines": {"target": engine_plan("target", "org/target", 2.89, 90.0, 3_370_000),
@@ -312,6 +313,15 @@ def test_cli_prints_the_table_and_exits_1_on_a_failure(tmp_path, capsys):
     assert "FAILED" in capsys.readouterr().out
 
 
+def test_cli_reads_the_engine_logs_of_shards(tmp_path):
+    folder = write_run(tmp_path, make_record(plan=PLAN), "")
+    (folder / "engine.log").unlink()
+    plan_check = [r.detail for r in check_run(folder, note=NOTE) if r.name == "plan vs vLLM"]
+    assert plan_check == ["no engine.log in the run folder"]
+    (folder / "engine.shard-1-of-2.log").write_text(GPU_LOG)
+    assert all(r.passed for r in check_run(folder, runner="v2", note=NOTE))
+
+
 # ------------------------------------------------------------------ the script
 def test_script_parses_and_never_installs():
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
@@ -348,23 +358,11 @@ def test_script_refuses_without_an_nvidia_gpu(tmp_path, fake_gpu, reason):
 
 
 # ------------------------------------------------------------------ slow: a real CPU run
-def first_principles_plan(records: list[Record]) -> dict:
-    """The tiny preset's plan figures from its configs, when the run recorded none: KV bytes as given
-    (--kv_cache_gib), tokens = bytes / (2 x layers x KV heads x head dim x 4 bytes of float32)."""
-    engines = {}
-    for role, info in records[0].models.items():
-        per_token = 2 * info["n_layers"] * info["n_kv_heads"] * info["head_dim"] * 4
-        kv = int(records[0].config["kv_cache_gib"] * GIB)
-        engines[role] = {"role": role, "model": info["name"], "backend": "vllm", "kv_cache_bytes": kv,
-                         "kv_capacity_tokens": kv // per_token, "weight_bytes": info["n_params"] * 4}
-    return {"engines": engines}
-
-
 @pytest.mark.slow
 def test_checks_pass_on_a_real_tiny_cpu_run(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "spec_scale_reason.py", "--preset", "tiny", "--num_paths", "1", "--use_role_prompts", "0",
-           "--tensor_parallel_size", "1", "--draft_tensor_parallel_size", "1", "--output_dir", str(tmp_path),
+           "--output_dir", str(tmp_path),
            "--no_progress"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -375,11 +373,6 @@ def test_checks_pass_on_a_real_tiny_cpu_run(tmp_path):
         assert check.passed, check
     starts = read_engine_log(folder / "engine.log")
     assert [s.kv_pool for s in starts] == ["CPU", "CPU"] and check_runner(starts, "v1").passed
-    recorded = records[0].plan is not None
-    if not recorded:  # the runner does not record its plan yet: figures from the configs instead
-        for r in records:
-            r.plan = first_principles_plan(records)
-    result = check_plan_memory(records, starts)
-    assert result.passed and "target KV tokens" in result.detail, result.detail
-    # the command-line path over the same folder (its plan check needs the recorded plan)
-    assert all(r.passed for r in check_outputs(tmp_path) if r.name != "plan vs vLLM" or recorded)
+    result = check_plan_memory(records, starts)  # the plan ssr.plan made and the runner recorded
+    assert result.passed and "draft KV tokens" in result.detail, result.detail
+    assert all(r.passed for r in check_outputs(tmp_path, first_runner="v1")), check_outputs(tmp_path)

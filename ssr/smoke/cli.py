@@ -4,8 +4,8 @@
         --second OUT/runner-v1 --second_runner v1 --json OUT/checks.json
 
 Each run folder (``<output_dir>/<method>/<dataset>/<tag>``, one per generation command) gets the record checks
-and, when it has an ``engine.log``, the plan and runner checks; run folders with the same relative path in the
-two output folders are compared step by step.
+and, when it has an ``engine.log`` (or one per shard), the plan and runner checks; run folders with the same
+relative path in the two output folders are compared step by step.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from ssr.smoke.checks import (
 )
 from ssr.smoke.engine_log import read_engine_log
 
-ENGINE_LOG = "engine.log"
+# ssr.cli writes engine.log, or engine.shard-K-of-N.log per job when --shard splits a run over jobs
+ENGINE_LOGS = "engine*.log"
 
 
 def run_folders(output_dir: str | Path) -> list[Path]:
@@ -45,14 +46,14 @@ def check_run(
     results = [check_distributions(records), check_prefix_cache(records, note=note), check_schema(records)]
     if loaded.skipped:
         results.append(CheckResult("records", False, f"{len(loaded.skipped)} unreadable: {loaded.skipped[0].reason}"))
-    log = folder / ENGINE_LOG
-    if log.is_file():
-        starts = read_engine_log(log)
+    logs = sorted(folder.glob(ENGINE_LOGS))
+    if logs:
+        starts = [s for log in logs for s in read_engine_log(log)]
         results.append(check_plan_memory(records, starts))
         if runner:
             results.append(check_runner(starts, runner))
     else:
-        results.append(CheckResult("plan vs vLLM", False, f"no {ENGINE_LOG} in the run folder"))
+        results.append(CheckResult("plan vs vLLM", False, "no engine.log in the run folder"))
     for r in results:
         r.run = label or str(folder)
     return results
