@@ -93,10 +93,13 @@ def test_engine_chatter_goes_to_the_run_folder_log(vllm_results):
 def test_rerun_skips_finished_problems(vllm_results):
     out, _ = vllm_results
     folder = next((out / "base" / "math").iterdir())
-    before = {f.name: f.stat().st_mtime_ns for f in folder.iterdir()}
+    before = {f.name: f.stat().st_mtime_ns for f in folder.glob("problem_*.json")}
     proc = run(["base_test.py", "--preset", "tiny", "--backend", "vllm", "--output_dir", str(out), "--no_progress"])
     assert "2 already done, skipped" in proc.stdout
-    assert {f.name: f.stat().st_mtime_ns for f in folder.iterdir()} == before
+    assert {f.name: f.stat().st_mtime_ns for f in folder.glob("problem_*.json")} == before
+    summary = json.loads((folder / "run_summary.json").read_text())  # the rerun's own account
+    assert summary["counts"] == {"total": 2, "skipped": 2, "written": 0, "failed": 0}
+    assert summary["plan"]["backend"] == "vllm" and summary["plan"] == load_records(folder).records[0].plan
 
 
 def test_eval_scripts_score_the_results(vllm_results, tmp_path):

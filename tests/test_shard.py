@@ -94,7 +94,7 @@ def test_two_concurrent_jobs_share_one_folder_and_the_eval_reads_the_union(tmp_p
     """Two real jobs (tiny models, transformers on CPU) at once into one folder."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     out = tmp_path / "out"
-    args = ["spec_scale_reason_2.py", "--preset", "tiny", "--backend", "hf", "--device", "cpu", "--problem_id", "0-2",
+    args = ["spec_scale_reason_2.py", "--preset", "tiny", "--backend", "hf", "--device", "cpu", "--problem_id", "0-1",
             "--output_dir", str(out), "--no_progress"]
     jobs = [
         subprocess.Popen([sys.executable, *args, "--shard", f"{k}/2"], cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -104,15 +104,15 @@ def test_two_concurrent_jobs_share_one_folder_and_the_eval_reads_the_union(tmp_p
     results = [(job.wait(timeout=600), *job.communicate()) for job in jobs]
     for rc, stdout, stderr in results:
         assert rc == 0, stderr[-3000:]
-    assert "2/2 results" in results[0][1] and "(shard 1/2)" in results[0][1]
-    assert "1/1 results" in results[1][1] and "(shard 2/2)" in results[1][1]
+    for k, (_, stdout, _) in enumerate(results, 1):
+        assert "1/1 results" in stdout and f"(shard {k}/2)" in stdout
     (folder,) = (out / "ssr" / "math").iterdir()
     files = sorted(f.name for f in folder.glob("problem_*.json"))
-    assert files == [f"problem_{i}_repeat_0.json" for i in range(3)]
+    assert files == [f"problem_{i}_repeat_0.json" for i in range(2)]
     assert all(is_complete(folder / f) for f in files)
     written = [set(json.loads((folder / f"run_summary.shard-{k}-of-2.json").read_text())["counts"].items())
                for k in (1, 2)]
-    assert ("written", 2) in written[0] and ("written", 1) in written[1]
+    assert ("written", 1) in written[0] and ("written", 1) in written[1]
     assert {r.config["shard"] for r in load_records(folder).records} == {"1/2", "2/2"}
     assert (folder / "engine.shard-1-of-2.log").exists() and (folder / "engine.shard-2-of-2.log").exists()
 
@@ -120,4 +120,4 @@ def test_two_concurrent_jobs_share_one_folder_and_the_eval_reads_the_union(tmp_p
                            str(tmp_path / "eval"), "--no_plots"], cwd=REPO, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = json.loads((tmp_path / "eval" / "summary.json").read_text())["runs"]
-    assert run["records"] == 3 and run["problems"] == 3
+    assert run["records"] == 2 and run["problems"] == 2
