@@ -23,7 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ssr.config import RunConfig, add_run_args, config_from_args  # noqa: E402
+from ssr.command_line import add_run_args, config_from_args  # noqa: E402
+from ssr.config import RunConfig  # noqa: E402
 from ssr.records import Step  # noqa: E402
 
 

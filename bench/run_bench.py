@@ -27,7 +27,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ssr.config import RunConfig, add_run_args, config_from_args  # noqa: E402
+from ssr.command_line import add_run_args, config_from_args  # noqa: E402
+from ssr.config import RunConfig  # noqa: E402
 from ssr.methods import is_speculative, method  # noqa: E402
 
 

@@ -14,7 +14,8 @@ import json
 import sys
 from typing import Sequence
 
-from ssr.config import RunConfig, add_run_args, config_from_args, parse_shard
+from ssr.command_line import add_run_args, config_from_args
+from ssr.config import RunConfig, parse_shard
 
 
 def build_parser(description: str, defaults: RunConfig) -> argparse.ArgumentParser:

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from ssr import presets
-from ssr.config import RunConfig, add_run_args, config_from_args, explicit_args
+from ssr.command_line import add_run_args, config_from_args, explicit_args
+from ssr.config import RunConfig
 
 
 def parser():
@@ -63,7 +64,7 @@ def test_cpu_demo_preset_asks_for_the_setup_step_when_models_are_missing(monkeyp
 
 
 def test_swap_models_replaces_what_a_preset_sets_but_not_what_to_run(monkeypatch, capsys):
-    from ssr.config import add_run_args, config_from_args
+    from ssr.command_line import add_run_args, config_from_args
 
     monkeypatch.setenv("SSR_SWAP_MODELS", "smoke")
     parser = argparse.ArgumentParser()
@@ -100,7 +101,7 @@ def test_swap_models_replaces_what_a_preset_sets_but_not_what_to_run(monkeypatch
 
 
 def test_new_options_reach_the_config():
-    from ssr.config import add_run_args, config_from_args
+    from ssr.command_line import add_run_args, config_from_args
 
     parser = argparse.ArgumentParser()
     add_run_args(parser)

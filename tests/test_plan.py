@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from ssr.cli import build_parser
-from ssr.config import RunConfig, config_from_args
+from ssr.command_line import config_from_args
+from ssr.config import RunConfig
 from ssr.plan import PlanError, make_plan
 from ssr.plan.hardware import assumed
 from tests.test_seed_commands import GENERATE

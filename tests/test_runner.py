@@ -236,7 +236,7 @@ def test_the_script_exits_2_naming_the_setting_before_loading_engines(tmp_path, 
     import dataclasses
 
     from ssr import cli, datasets, engines as engines_mod
-    from ssr.config import config_from_args
+    from ssr.command_line import config_from_args
 
     argv = ["--output_dir", str(tmp_path), "--backend", "hf", "--token_budget", "200", "--no_progress"]
     now = config_from_args("ssr", cli.build_parser("x", RunConfig(method="ssr")), argv)
