@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     import dataclasses
 
     from bench.replay import ReplayError, paths_to_replay, scoring_passes
-    from ssr.engines import build_engine
+    from ssr.plan import build_engine
 
     try:
         paths = paths_to_replay([args.records])

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args("ssr", parser, argv)
 
     from bench.replay import ReplayError, paths_to_replay, scoring_passes
-    from ssr.engines import build_engine
+    from ssr.plan import build_engine
     from ssr.reasoning import step_score
 
     try:

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no problems selected", file=sys.stderr)
         return 2
 
-    from ssr.engines import build_engines
+    from ssr.plan import build_engines
     from ssr.analysis.evaluate import Options, evaluate
     from ssr.runner import run_dir, run_experiment
 

@@ -260,7 +260,7 @@ def run_experiment(
     owned = engines is None
     try:
         if engines is None:
-            from ssr.engines import build_engines
+            from ssr.plan import build_engines
 
             # the plan is handed on only when there is one, so build_engines' older callers' form still serves
             extra = {"plan": plan} if plan is not None else {}

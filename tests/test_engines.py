@@ -22,7 +22,8 @@ import pytest
 
 from conftest import TINY_KV_CACHE_BYTES, TINY_MAX_MODEL_LEN, start_vllm_server, vllm_installed
 from ssr.config import RunConfig
-from ssr.engines import build_engine, build_engines, default_backend
+from ssr.engines import default_backend
+from ssr.plan import build_engine, build_engines
 from ssr.engines.base import ChatPrompt, Continuation, EngineError, SamplingParams
 from ssr.engines.conventions import (
     check_model_ref,
@@ -416,7 +417,7 @@ def test_factory_errors(monkeypatch, tiny_models):
         build_engine("draft", RunConfig(backend="openai"))
     with pytest.raises(ValueError):
         build_engine("critic", RunConfig(backend="hf"))
-    monkeypatch.setattr(engines_mod, "_installed", lambda name: False)
+    monkeypatch.setattr(engines_mod, "installed", lambda name: False)
     with pytest.raises(EngineError, match="pip install vllm"):
         build_engine("target", tiny_cfg("vllm", tiny_models))
     with pytest.raises(EngineError, match="pip install"):

@@ -154,7 +154,7 @@ class StandInPlan:
 @pytest.fixture
 def script(tmp_path, monkeypatch):
     """cli.main on scripted engines (a stand-in plan), the terminal captured (--verbose: no redirection)."""
-    from ssr import cli, datasets, engines as engines_mod
+    from ssr import cli, datasets
 
     fake = types.ModuleType("ssr.plan")
     fake.PlanError = type("PlanError", (Exception,), {})
@@ -168,7 +168,7 @@ def script(tmp_path, monkeypatch):
             e["draft"] = draft
             return e["target"], e["draft"]
 
-        monkeypatch.setattr(engines_mod, "build_engines", build)
+        fake.build_engines = build
         argv = ["--output_dir", str(tmp_path), "--backend", "hf", "--token_budget", "200", "--no_progress",
                 "--verbose", "--repeat_id", "1"]
         return cli.main("ssr", "x", argv)

@@ -235,14 +235,14 @@ def test_a_folder_of_other_settings_is_refused_by_name_and_overwrite_redoes_it(t
 def test_the_script_exits_2_naming_the_setting_before_loading_engines(tmp_path, monkeypatch, capsys):
     import dataclasses
 
-    from ssr import cli, datasets, engines as engines_mod
+    from ssr import cli, datasets, plan as plan_mod
     from ssr.command_line import config_from_args
 
     argv = ["--output_dir", str(tmp_path), "--backend", "hf", "--token_budget", "200", "--no_progress"]
     now = config_from_args("ssr", cli.build_parser("x", RunConfig(method="ssr")), argv)
     _records_of(dataclasses.replace(now, seed=5), now)
     monkeypatch.setattr(datasets, "select_problems", lambda *a: PROBLEMS[:2])
-    monkeypatch.setattr(engines_mod, "build_engines", lambda *a, **k: pytest.fail("no engine may load"))
+    monkeypatch.setattr(plan_mod, "build_engines", lambda *a, **k: pytest.fail("no engine may load"))
     assert cli.main("ssr", "x", argv) == 2
     assert "--seed (recorded 5, now 0)" in capsys.readouterr().err
 
@@ -284,7 +284,7 @@ def test_by_default_a_step_ends_its_path_only_on_a_complete_box(tmp_path):
      ("spec", {}, 2, False), ("ssr", {}, 3, True)],
 )
 def test_the_method_table_says_what_each_method_does(tmp_path, monkeypatch, name, kw, paths, spm):
-    from ssr import engines as engines_mod
+    from ssr import plan as plan_mod
     from ssr.methods import method
 
     loaded = {}
@@ -294,7 +294,7 @@ def test_the_method_table_says_what_each_method_does(tmp_path, monkeypatch, name
         e = engines()
         return e["target"], (e["draft"] if need_draft else None)
 
-    monkeypatch.setattr(engines_mod, "build_engines", build)
+    monkeypatch.setattr(plan_mod, "build_engines", build)
     cfg = config(tmp_path, method=name, repeat_id=1, num_paths=2, method_num=3, **kw)
     run_experiment(cfg, PROBLEMS[:1], equal=lambda a, b: a == b)
     (rec,) = load_records(run_dir(cfg)).records
@@ -338,7 +338,7 @@ def planned(tmp_path, monkeypatch):
     """cli.main with a stand-in plan and scripted engines; returns (main(argv) -> exit code, what was built)."""
     import types
 
-    from ssr import cli, datasets, engines as engines_mod
+    from ssr import cli, datasets
 
     seen: dict = {"plans": []}
     fake = types.ModuleType("ssr.plan")
@@ -359,7 +359,7 @@ def planned(tmp_path, monkeypatch):
         e = engines()
         return e["target"], e["draft"]
 
-    monkeypatch.setattr(engines_mod, "build_engines", build)
+    fake.build_engines = build
     base = ["--output_dir", str(tmp_path / "out"), "--backend", "hf", "--token_budget", "200", "--no_progress",
             "--repeat_id", "1", "--verbose"]
     return (lambda *argv: cli.main("ssr", "x", [*base, *argv])), seen

@@ -11,7 +11,8 @@ import types
 import pytest
 
 from ssr.config import RunConfig
-from ssr.engines import EngineError, EngineGone, build_engine, build_engines
+from ssr.engines import EngineError, EngineGone
+from ssr.plan import build_engine, build_engines
 from ssr.plan import make_plan
 from tests.conftest import vllm_installed
 from tests.test_plan import QWQ, R1

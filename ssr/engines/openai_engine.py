@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
-from ssr.config import base_urls as split_base_urls
 from ssr.engines.base import (
     Continuation,
     Engine,
@@ -142,7 +141,7 @@ class OpenAIEngine(Engine):
         max_model_len: int | None = None,
         transport: Any = None,
     ) -> None:
-        urls = split_base_urls(base_url) if isinstance(base_url, str) else list(base_url)
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
         if not urls:
             raise EngineError(f"the openai backend needs --{role}_base_url")
         self.base_urls = [api_root(u) for u in urls]
