@@ -13,6 +13,9 @@ Equal = Callable[[str, str], bool]
 
 # --fast: 0 off, 1 stop at the first finished path, 2 stop once two finished paths agree.
 FAST_MODES = (0, 1, 2)
+# --tie_break: "paper", the paper's rule (the best mean step score; Parallel: the first path); "code", the
+# authors' select_best_result (Parallel, Parallel-SPM and fast-mode votes)
+TIE_BREAKS = ("paper", "code")
 
 # A step the target rewrote is taken to be one the target fully endorses.
 REWRITTEN_STEP_SCORE = 9.0

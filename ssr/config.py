@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ssr import presets
-from ssr.aggregation import FAST_MODES
+from ssr.aggregation import FAST_MODES, TIE_BREAKS
 from ssr.datasets import DATASET_NAMES
+from ssr.extraction import ANSWER_RULES
 from ssr.engines import BACKENDS, default_backend
 from ssr.methods import METHOD_NAMES, method
 from ssr.prompts import POOL_SIZES, PROMPT_FORMATS, SCORE_METHODS, SCORE_PROMPTS
@@ -236,6 +237,18 @@ class RunConfig:
         group=M,
         choices=PROMPT_FORMATS,
     )
+    prompt_set: str = _option(
+        "ssr",
+        "the texts every prompt is made of: a shipped set's name, 'reference' once imported "
+        "(scripts/import_reference_prompts.py), or a folder",
+        group=M,
+    )
+    answer_rule: str = _option(
+        "boxed",
+        "a path's answer: boxed, its last box or box group (every method alike); lenient, textual fallbacks too",
+        group=M,
+        choices=ANSWER_RULES,
+    )
     # --- sampling
     temperature: float = _option(0.6, "sampling temperature", group=S)
     top_p: float = _option(0.95, "nucleus sampling", group=S)
@@ -259,6 +272,12 @@ class RunConfig:
         "note; grader: a separate grading message (ablation)",
         group=SD,
         choices=SCORE_PROMPTS,
+    )
+    tie_break: str = _option(
+        "paper",
+        "paper: the best mean step score (Parallel: the first path); code: the authors' select_best_result",
+        group=SD,
+        choices=TIE_BREAKS,
     )
     fast: int = _option(
         0, "0 off; 1: stop at the first finished path; 2: at two agreeing paths", group=SD, choices=FAST_MODES

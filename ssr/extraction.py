@@ -19,6 +19,10 @@ from typing import Any
 __all__ = ["boxed_answer", "extract_answer"]
 
 # An escaped character (`\{`, `\}`, `\\`) is consumed whole, so it is never taken for a group brace.
+# How a path's answer is read from its text (--answer_rule): "boxed", its last box or box group only, for
+# every method (a path cut by the budget without a box has no answer); "lenient", the textual fallbacks too.
+ANSWER_RULES = ("boxed", "lenient")
+
 _BOX_TOKEN = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])(\s*\{)?|\\.|[{}]", re.DOTALL)
 _BARE_BOX_ARG = re.compile(r"\s*([^\s$]+)")
 # Only the anchors are matched; the answer is the rest of the anchor's line, up to a sentence end.

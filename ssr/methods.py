@@ -29,11 +29,11 @@ TagPart = tuple[tuple[str, ...], str]
 COMMON_SETTINGS = frozenset({
     "method", "dataset_name", "backend", "target_model", "target_tokenizer", "dtype", "max_model_len",
     "block_size", "temperature", "top_p", "seed", "token_budget", "prompt_format", "target_engine_args",
-    "batch_invariant",
+    "batch_invariant", "prompt_set", "answer_rule",
 })
 SPECULATIVE_SETTINGS = frozenset({
     "draft_model", "draft_tokenizer", "draft_engine_args", "max_step_tokens", "score_threshold", "score_method",
-    "score_prompt", "fast",
+    "score_prompt", "fast", "tie_break",
 })
 SPM_SETTINGS = frozenset({"method_num", "strategy_pool_size"})
 
@@ -67,8 +67,8 @@ class Method:
 
 def _parallel_settings(cfg: Any) -> frozenset[str]:
     if cfg.use_method_prompts:
-        return frozenset({"use_method_prompts"}) | SPM_SETTINGS
-    return frozenset({"use_method_prompts", "num_paths", "use_role_prompts"})
+        return frozenset({"use_method_prompts", "tie_break"}) | SPM_SETTINGS
+    return frozenset({"use_method_prompts", "num_paths", "use_role_prompts", "tie_break"})
 
 
 def _parallel_tag(cfg: Any) -> list[TagPart]:

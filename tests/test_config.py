@@ -268,10 +268,11 @@ SPECULATIVE = {
     "score_method",
     "score_prompt",
     "fast",
+    "tie_break",
 }
 IGNORED = {
     "base": SPECULATIVE | {"num_paths", "use_role_prompts", "method_num", "strategy_pool_size", "use_method_prompts"},
-    "parallel": SPECULATIVE | {"method_num", "strategy_pool_size"},  # plain prompts: no SPM
+    "parallel": (SPECULATIVE - {"tie_break"}) | {"method_num", "strategy_pool_size"},  # plain prompts: no SPM
     "spec": {"method_num", "strategy_pool_size", "use_method_prompts"},
     "ssr": {"num_paths", "use_role_prompts", "use_method_prompts"},
 }
@@ -282,6 +283,8 @@ OTHER = {
     "prompt_format": "raw",
     "fast": 2,
     "strategy_pool_size": 6,
+    "answer_rule": "lenient",
+    "tie_break": "code",
     "tensor_parallel_size": 2,
     "draft_tensor_parallel_size": 2,
     "shard": "1/2",
