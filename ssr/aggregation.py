@@ -1,4 +1,16 @@
-"""Choosing a problem's answer from its paths: majority vote, score tie-break, fast modes.
+"""Choosing a problem's answer from its paths: majority vote, tie rules, fast modes.
+
+Two tie rules (``--tie_break``):
+
+* ``paper`` (the paper's text): a strict majority wins; a tie, or all answers different, goes to the
+  path with the best mean step score (a rewritten step counts 9); without step scores (Parallel),
+  to the first of the tied answers.
+* ``code`` (the authors' ``select_best_result`` of their Parallel and fast-mode scripts): the most
+  common answer wins when it has two or more votes, between equally common answers the one seen
+  first, represented by its path with the most tokens; when all answers differ, the path with the
+  most tokens wins. The caller decides where it applies (``ssr.reasoning``: Parallel, Parallel-SPM
+  and the votes of fast-mode runs; SSR without a fast mode keeps the paper's rule, as their full SSR
+  script does).
 
 All functions are pure and take the answer-equivalence test as an argument,
 so they can be tested without the grader (and the grader can be swapped).
@@ -27,6 +39,7 @@ class PathOutcome:
     answer: str | None
     mean_score: float | None = None
     finished: bool = True  # ended with a final answer (not budget/repeat/stopped)
+    tokens: int = 0  # the path's final tokens (the authors' num_tokens: the code tie rule's length)
 
 
 @dataclass
@@ -80,29 +93,52 @@ def _pick(groups: list[list[PathOutcome]], winner_reason: str) -> Decision:
     return Decision(best[0].answer, reason, votes)  # type: ignore[arg-type]
 
 
-def majority_vote(outcomes: Sequence[PathOutcome], equal: Equal) -> Decision:
-    """Most frequent answer; a tie (or all answers different) goes to the path with the highest mean
-    step score, then to the earliest path."""
+def _pick_code(groups: list[list[PathOutcome]], winner_reason: str) -> Decision:
+    """The authors' select_best_result: the first most common answer with two or more votes, else the
+    longest path; ``max`` keeps the first of equal lengths, as theirs does."""
+    votes = {g[0].answer: len(g) for g in groups}  # type: ignore[misc]
+    top = max(groups, key=len)  # the first of the most common (their Counter.most_common)
+    if len(top) >= 2:
+        best, reason = max(top, key=lambda o: o.tokens), winner_reason
+    else:
+        best, reason = max((o for g in groups for o in g), key=lambda o: o.tokens), "tie_break_longest"
+    return Decision(best.answer, reason, votes)
+
+
+def _decide(groups: list[list[PathOutcome]], winner_reason: str, tie_break: str) -> Decision:
+    if tie_break == "paper":
+        return _pick(groups, winner_reason)
+    if tie_break == "code":
+        return _pick_code(groups, winner_reason)
+    raise ValueError(f"unknown tie rule {tie_break!r} ({' | '.join(TIE_BREAKS)})")
+
+
+def majority_vote(outcomes: Sequence[PathOutcome], equal: Equal, tie_break: str = "paper") -> Decision:
+    """Most frequent answer; ties as ``tie_break`` says (module doc). Paths without an answer do not vote."""
     groups = group_answers(outcomes, equal)
     if not groups:
         return Decision(None, "no_answer")
     if len(outcomes) == 1:
         return Decision(groups[0][0].answer, "single_path", {groups[0][0].answer: 1})  # type: ignore[dict-item]
-    return _pick(groups, "majority")
+    return _decide(groups, "majority", tie_break)
 
 
-def fast_decision(outcomes: Sequence[PathOutcome], mode: int, equal: Equal) -> Decision | None:
+def fast_decision(outcomes: Sequence[PathOutcome], mode: int, equal: Equal, tie_break: str = "paper") -> Decision | None:
     """Early stop: Fast-1 at the first finished path, Fast-2 once two finished paths agree.
 
-    Returns None while the condition is not met.  Paths that finish in the
-    same round are considered together, with the rule of ``majority_vote``
-    (Fast-1: among the finished paths; Fast-2: among the paths of the agreeing
-    answers, so two pairs that agree in the same round go to the best mean score).
+    Returns None while the condition is not met. Paths that finish in the same round are considered
+    together. ``paper``: with the rule of ``majority_vote`` (Fast-1: among the finished paths; Fast-2:
+    among the paths of the agreeing answers, so two pairs that agree in the same round go to the best
+    mean score). ``code``: the authors' rule over every finished path, as their fast script does once
+    its condition is met.
     """
     if mode not in (1, 2):
         return None
     done = [o for o in outcomes if o.finished and o.answer is not None]
+    groups = group_answers(done, equal)
     if mode == 1:
-        return _pick(group_answers(done, equal), "fast1_first_finished") if done else None
-    agreeing = [g for g in group_answers(done, equal) if len(g) >= 2]
-    return _pick(agreeing, "fast2_agreement") if agreeing else None
+        return _decide(groups, "fast1_first_finished", tie_break) if done else None
+    agreeing = [g for g in groups if len(g) >= 2]
+    if not agreeing:
+        return None
+    return _decide(groups if tie_break == "code" else agreeing, "fast2_agreement", tie_break)

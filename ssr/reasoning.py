@@ -110,7 +110,7 @@ class PathState:
         return mean_step_score([s.score for s in self.steps], [s.accepted for s in self.steps])
 
     def outcome(self) -> PathOutcome:
-        return PathOutcome(self.index, self.answer, self.mean_score(), self.finish_reason == "answer")
+        return PathOutcome(self.index, self.answer, self.mean_score(), self.finish_reason == "answer", self.used_tokens)
 
     def to_record(self) -> Path:
         return Path(
@@ -221,7 +221,7 @@ class Reasoner:
         # (the raw format always opens one)
         self.gen_prompt = RAW_THINK_OPEN if cfg.prompt_format == "raw" else target_generation_prompt
         self.equal = equal
-        self.extract = extract  # a finished text's answer (fallbacks allowed)
+        self.extract = extract  # a path's answer from its text, by --answer_rule (extraction.path_answer_function)
         self.step_answer = step_answer  # whether a step ends its path: a complete box only, never a fallback
 
     # --- building blocks -------------------------------------------------
@@ -276,7 +276,8 @@ class Reasoner:
             p.used_tokens = p.target_generated = r.completion_tokens
             p.answer = self.extract(r.text)
             p.finish_reason = "answer" if p.answer is not None else ("budget" if r.finish_reason == "length" else "eos")
-        return ProblemOutcome(paths, majority_vote([p.outcome() for p in paths], self.equal), selection)
+        decision = majority_vote([p.outcome() for p in paths], self.equal, c.tie_break)
+        return ProblemOutcome(paths, decision, selection)
 
     def speculative(self, problem: str, key: tuple, n: int, use_spm: bool) -> Coroutine:
         """Step-level speculative decoding on every path (spec-reason, and SSR with SPM)."""
@@ -326,15 +327,20 @@ class Reasoner:
                 p.draft_generated += d.completion_tokens
                 p.target_generated += step.rewrite_tokens
                 apply_step(p, step, rw or d, c.token_budget, self.step_answer)
+                if not p.active and p.answer is None and (fallback := self.extract(p.text)) is not None:
+                    # --answer_rule lenient: a path that ended without a box answers by the textual fallbacks,
+                    # as a direct path does (the boxed rule finds nothing here: a box would have ended it)
+                    p.answer, p.finish_reason = fallback, "answer"
             rnd += 1
             if c.fast:
-                decision = fast_decision([p.outcome() for p in paths], c.fast, self.equal)
+                decision = fast_decision([p.outcome() for p in paths], c.fast, self.equal, c.tie_break)
         if decision is not None:
             for p in paths:
                 if p.active:
                     p.finish_reason = "stopped_fast"
         else:
-            decision = majority_vote([p.outcome() for p in paths], self.equal)
+            # --tie_break code governs fast-mode votes only: the authors' full SSR script breaks ties by score
+            decision = majority_vote([p.outcome() for p in paths], self.equal, c.tie_break if c.fast else "paper")
         return ProblemOutcome(paths, decision, selection)
 
     def coroutine(self, problem: str, key: tuple) -> Coroutine:

@@ -230,8 +230,9 @@ def run_experiment(
     """Run every (problem, repeat) of ``cfg`` (of its ``--shard``) that is not done yet; engines are built if not
     given, from ``plan`` (``ssr.plan``) when one is given; its ``to_dict()`` goes into every record.
 
-    A finished text's answer is ``extraction.extract_answer`` (fallbacks allowed); a step ends its path
-    only on ``extraction.boxed_answer``; answers are compared with ``equal`` (default: the grader's).
+    A path's answer is read from its text by ``--answer_rule`` (``extraction.path_answer_function``: the
+    last box or box group, or with the textual fallbacks); a step ends its path only on
+    ``extraction.boxed_answer``; answers are compared with ``equal`` (default: the grader's).
     The run summary is written to ``summary_path(cfg)`` at the end, and also when the run stops early.
     """
     from ssr import extraction, grading
@@ -269,7 +270,8 @@ def run_experiment(
         target = engines["target"]
         assert target is not None
         models_info = {name: (dataclasses.asdict(e.info()) if e is not None else None) for name, e in engines.items()}
-        reasoner = Reasoner(cfg, generation_prompt(target), equal, extraction.extract_answer, extraction.boxed_answer)
+        extract = extraction.path_answer_function(cfg.answer_rule)
+        reasoner = Reasoner(cfg, generation_prompt(target), equal, extract, extraction.boxed_answer)
         counters = {"tokens": 0}
         bar = _progress_bar(cfg, summary.total, skipped)
 
