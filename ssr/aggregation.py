@@ -123,7 +123,9 @@ def majority_vote(outcomes: Sequence[PathOutcome], equal: Equal, tie_break: str 
     return _decide(groups, "majority", tie_break)
 
 
-def fast_decision(outcomes: Sequence[PathOutcome], mode: int, equal: Equal, tie_break: str = "paper") -> Decision | None:
+def fast_decision(
+    outcomes: Sequence[PathOutcome], mode: int, equal: Equal, tie_break: str = "paper"
+) -> Decision | None:
     """Early stop: Fast-1 at the first finished path, Fast-2 once two finished paths agree.
 
     Returns None while the condition is not met. Paths that finish in the same round are considered

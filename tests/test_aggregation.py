@@ -102,3 +102,56 @@ def test_fast2_two_agreeing_pairs_at_once_go_to_the_best_scored_path():
     ]
     d = fast_decision(outs, 2, eq)
     assert (d.answer, d.reason) == ("2", "tie_break_score")
+
+
+# --------------------------------------------------------------------------- --tie_break code (the authors' rule)
+
+
+def P(i: int, answer: str | None, tokens: int, score: float | None = None, finished: bool = True) -> PathOutcome:
+    return PathOutcome(i, answer, score, finished, tokens)
+
+
+def test_code_rule_2_2_1_goes_to_the_first_seen_of_the_two_pairs_by_its_longest_path():
+    # the paper's rule would give the lone "9" (best mean score); the code's, the pair seen first, "4"
+    outs = [P(0, "4", 100, 5.0), P(1, "7", 900, 6.0), P(2, "4", 300, 5.0), P(3, "7", 50, 6.0), P(4, "9", 5000, 9.0)]
+    assert majority_vote(outs, eq).answer == "9"
+    d = majority_vote(outs, eq, "code")
+    assert (d.answer, d.reason, d.votes) == ("4", "majority", {"4": 2, "7": 2, "9": 1})
+
+
+def test_code_rule_majority_is_represented_by_its_longest_path():
+    loose = lambda a, b: a.lstrip("0") == b.lstrip("0")  # noqa: E731
+    outs = [P(0, "025", 10), P(1, "25", 40), P(2, "7", 99)]
+    assert majority_vote(outs, loose).answer == "025"  # paper: the group's first path
+    assert majority_vote(outs, loose, "code").answer == "25"  # code: the group's path with the most tokens
+
+
+def test_code_rule_all_different_goes_to_the_path_with_most_tokens():
+    outs = [P(0, "1", 200, 9.0), P(1, "2", 700, 1.0), P(2, "3", 700, 2.0)]
+    assert majority_vote(outs, eq).answer == "1"  # paper: the best mean score
+    d = majority_vote(outs, eq, "code")
+    assert (d.answer, d.reason) == ("2", "tie_break_longest")  # code: the longest, the first of equal lengths
+
+
+def test_parallel_without_scores_paper_first_path_code_longest_path():
+    outs = [P(0, "11", 100), P(1, "12", 400), P(2, None, 8192, finished=False)]
+    assert (majority_vote(outs, eq).answer, majority_vote(outs, eq).reason) == ("11", "tie_break_first")
+    assert majority_vote(outs, eq, "code").answer == "12"  # the unanswered budget-cut path never wins
+
+
+def test_code_rule_in_fast_modes_votes_over_every_finished_path():
+    # Fast-2: the pair agrees; paper picks among the agreeing paths, code votes over all finished ones (still the pair)
+    outs = [P(0, "3", 10, 9.0), P(1, "5", 20, 1.0), P(2, "5", 30, 1.0), P(3, None, 0, finished=False)]
+    d = fast_decision(outs, 2, eq, "code")
+    assert (d.answer, d.reason, d.votes) == ("5", "fast2_agreement", {"3": 1, "5": 2})
+    # Fast-1, two paths finishing in the same round: paper takes the best score, code the longest path
+    both = [P(0, "3", 10, 9.0), P(1, "5", 20, 1.0)]
+    assert fast_decision(both, 1, eq).answer == "3"
+    assert fast_decision(both, 1, eq, "code").answer == "5"
+
+
+def test_unknown_tie_rule():
+    import pytest
+
+    with pytest.raises(ValueError, match="tie rule"):
+        majority_vote([P(0, "1", 1), P(1, "2", 2)], eq, "coin")
