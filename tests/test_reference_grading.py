@@ -18,6 +18,7 @@ from ssr.reference_grading import is_correct, normalize_math, vote_equal, vote_k
         ("34.0", "34", False),  # not an integer: compared as strings
         ("\\frac{68}{2}", "34", False),
         ("35", "34", False),
+        ("34", "AIME answer 034", True),  # a gold that is not an integer: its trailing digits
     ],
 )
 def test_aime_as_integers(pred, gold, expected):
