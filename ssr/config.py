@@ -256,7 +256,7 @@ class RunConfig:
     token_budget: int = _option(8192, "max tokens of reasoning per path", group=S)
     max_step_tokens: int = _option(512, "max tokens of one drafted step", group=S)
     # --- parallel paths and strategies
-    num_paths: int = _option(5, "paths per problem (parallel, spec)", group=P)
+    num_paths: int = _option(3, "paths per problem (parallel, spec); 3 as the authors' runs, one per role", group=P)
     use_role_prompts: bool = _option(False, "give each path a role prompt", group=P, form="bool")
     use_method_prompts: bool = _option(False, "parallel: SPM picks each path's strategy", group=P, form="bool")
     method_num: int = _option(3, "SPM: number of strategies (paths) to select", group=P)

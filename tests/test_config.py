@@ -360,3 +360,37 @@ def test_the_bench_checks_its_options_as_the_scripts_do(script):
     records = [] if script == "bench/run_bench.py" else ["--records", "nowhere"]
     proc = subprocess.run([sys.executable, script, *records, "--top_p", "0"], cwd=repo, capture_output=True, text=True)
     assert proc.returncode == 2 and "--top_p must be in (0, 1]" in proc.stderr
+
+
+def test_paper_preset_is_the_papers_setting_with_the_authors_prompt_shape(monkeypatch, capsys):
+    from ssr.prompts import PROMPT_FORMATS
+
+    monkeypatch.setattr(presets, "reference_set_imported", lambda: False)
+    cfg = config_from_args("ssr", parser(), ["--preset", "paper"])
+    # "authors" once that format ships in ssr.prompts; until then its nearest shape, the plain-text "raw"
+    assert cfg.prompt_format == ("authors" if "authors" in PROMPT_FORMATS else "raw")
+    assert (cfg.score_threshold, cfg.score_method, cfg.repeat_id, cfg.token_budget) == (7.0, "greedy", 6, 8192)
+    assert cfg.tensor_parallel_size == "auto"  # the plan decides (TP 4 on four or more GPUs)
+    # no imported reference set: the project's texts, said on stderr and recorded in every result
+    assert cfg.prompt_set == "ssr"
+    assert "import_reference_prompts.py" in cfg.extra["prompt_set_note"]
+    assert cfg.extra["prompt_set_note"] in capsys.readouterr().err
+    assert cfg.to_dict()["extra"]["prompt_set_note"] == cfg.extra["prompt_set_note"]
+
+
+def test_paper_preset_takes_the_reference_set_once_imported(monkeypatch, capsys):
+    monkeypatch.setattr(presets, "reference_set_imported", lambda: True)
+    o = presets.preset_overrides("paper")
+    assert o["prompt_set"] == "reference" and "extra" not in o
+    assert "warning" not in capsys.readouterr().err
+    # a typed --prompt_set still wins over the preset's
+    typed = config_from_args("ssr", parser(), ["--preset", "paper", "--prompt_set", "ssr"])
+    assert typed.prompt_set == "ssr"
+
+
+@pytest.mark.parametrize("preset", [[], ["--preset", "paper"]])
+def test_role_runs_make_three_paths_unless_told(preset, monkeypatch):
+    monkeypatch.setattr(presets, "reference_set_imported", lambda: False)
+    # the authors' role runs make 3 paths, one per role, with or without a preset
+    assert config_from_args("spec", parser(), [*preset, "--use_role_prompts"]).num_paths == 3
+    assert config_from_args("parallel", parser(), [*preset, "--use_role_prompts", "--num_paths", "5"]).num_paths == 5

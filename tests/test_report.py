@@ -717,3 +717,51 @@ def test_browser_shows_injected_html_as_text_runs_none_of_it_and_takes_a_screens
     if target:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, target)
+
+
+# --------------------------------------------------------------------------- latency under batching
+
+
+def _latency_runs(tmp_path: Path) -> list[str]:
+    """The same base run twice: batched (16 at once) and one problem at a time (latency arm)."""
+    from tests.test_evaluation import make_path, make_record, write
+
+    out = []
+    for tag, at_once, plan in (("batched", 16, None), ("one_at_a_time", 1, None), ("capped", 16, {"concurrency": 1})):
+        folder = tmp_path / tag / "base" / "math" / "budget8192"
+        for pid in (0, 1):
+            rec = make_record(
+                "base", "math", pid, 0, "42", "42", [make_path("42")], config={"max_concurrent_problems": at_once}
+            )
+            if plan is not None:
+                rec["plan"] = plan
+            write(folder, rec)
+        out.append(str(folder))
+    return out
+
+
+def test_latency_measured_under_batching_is_labelled_everywhere(tmp_path):
+    from ssr.analysis.evaluate import write_summary
+    from ssr.analysis.table import summary_table_html, text_report
+
+    batched, single, capped = _latency_runs(tmp_path)
+    ev = evaluate([batched, single, capped], Options(ks=[1]), exact_grader())
+    by_dir = {s["run_dir"]: s for s in ev.summaries}
+    # the plan's concurrency (after its KV cap) wins over the requested one
+    assert [(by_dir[d]["latency_batched"], by_dir[d]["problems_at_once"]) for d in (batched, single, capped)] == [
+        (True, 16),
+        (False, 1),
+        (False, 1),
+    ]
+    for wide in (False, True):
+        text = text_report(ev.summaries, [1], with_flops=False, wide=wide)
+        rows = [line for line in text.splitlines() if line.startswith("base/")]
+        assert len(rows) == 3 and sum("1.0*" in row for row in rows) == 1
+        assert "latency measured under batching (up to 16 problems at once)" in text
+    page = summary_table_html([(s, False) for s in ev.summaries], [1])
+    assert page.count("(batched, 16 at once)") == 1 and "Latency measured under batching" in page
+    json_path, csv_path = write_summary(tmp_path / "out", ev.payload())
+    header = csv_path.read_text().splitlines()[0].split(",")
+    assert {"latency_batched", "problems_at_once"} <= set(header)
+    only_single = evaluate([single], Options(ks=[1]), exact_grader())
+    assert "under batching" not in text_report(only_single.summaries, [1], with_flops=False)

@@ -162,7 +162,7 @@ def test_config_is_written_into_every_record(tmp_path):
 
 @pytest.mark.parametrize(
     "method,tag",
-    [("base", "budget200"), ("parallel", "paths5_plain_budget200"), ("spec", "paths5_th7_greedy_budget200")],
+    [("base", "budget200"), ("parallel", "paths3_plain_budget200"), ("spec", "paths3_th7_greedy_budget200")],
 )
 def test_run_tags_separate_methods_and_settings(tmp_path, method, tag):
     cfg = config(tmp_path, method=method, repeat_id=1)

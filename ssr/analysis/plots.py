@@ -1,7 +1,10 @@
 """Figures in the style of the paper, drawn only when their data exists (PNG, Agg backend).
 
 * accuracy vs 1/normalised FLOPs (Fig. 3): every run with a gamma, plus the baseline at 1;
-* accuracy vs number of parallel paths (Fig. 2): parallel runs (and base as N=1) with >= 2 distinct N;
+* accuracy vs number of parallel paths: the vote of separate parallel runs (and base as N=1) with >= 2
+  distinct N (the paper's Fig. 2 is coverage, below);
+* coverage, pass@k over one run's paths for k = 1..9 (Fig. 2): runs with several paths, each with its
+  majority-vote accuracy at its N;
 * distribution of step scores (Fig. 5): speculative runs whose steps carry scores;
 * strategy-selection frequency: runs whose records carry ``selection.strategies``.
 """
@@ -13,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from ssr.analysis.coverage import coverage_points
 
 if TYPE_CHECKING:
     from ssr.analysis.evaluate import Evaluation
@@ -67,6 +71,30 @@ def accuracy_vs_paths(points: Sequence[tuple[int, float, str]], path: Path, titl
     ax.set_ylabel("pass@1")
     ax.set_xticks(sorted({p[0] for p in pts}))
     ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+Curve = tuple[str, Sequence[tuple[int, float]], "float | None"]
+
+
+def coverage_vs_k(curves: Sequence[Curve], path: Path, title: str) -> Path:
+    """``curves``: (label, [(k, coverage@k)], the accuracy of the run's vote over all its paths, or None)."""
+    fig, ax = _pyplot().subplots(figsize=(6, 4.5))
+    ks: set[int] = set()
+    for label, pts, vote in curves:
+        line = ax.plot([k for k, _ in pts], [v for _, v in pts], marker="o", label=f"{label}: coverage")[0]
+        ks |= {k for k, _ in pts}
+        if vote is not None and pts:
+            ax.scatter(
+                [pts[-1][0]], [vote], marker="x", s=70, color=line.get_color(), label=f"{label}: vote of its paths"
+            )
+    ax.set_xlabel("k (paths of one run)")
+    ax.set_ylabel("coverage: pass@k over paths")
+    ax.set_xticks(sorted(ks))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -140,6 +168,15 @@ def make_plots(evaluation: "Evaluation", out_dir: str | Path) -> list[Path]:
                     out_dir / f"accuracy_vs_paths_{_slug(dataset)}.png",
                     f"{dataset}: accuracy vs parallel paths",
                 )
+            )
+
+        # Fig. 2: coverage of the runs with several paths
+        curves = [
+            (f"{s['method']}/{s['tag']}", coverage_points(s), s.get(ACCURACY_KEY)) for s in group if s.get("coverage")
+        ]
+        if curves:
+            written.append(
+                coverage_vs_k(curves, out_dir / f"coverage_{_slug(dataset)}.png", f"{dataset}: coverage over paths")
             )
 
     used: set[str] = set()

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ssr.analysis import flops as F
 from ssr.analysis import metrics as M
+from ssr.analysis.coverage import run_coverage
 from ssr.analysis.loading import Grader, Run
 from ssr.methods import is_speculative
 from ssr.records import Record
@@ -105,6 +106,14 @@ def _forward_passes(record: Record, role: str) -> int | None:
     return u.sequential_forward_passes if u is not None else None
 
 
+def problems_at_once(records: Iterable[Record]) -> int | None:
+    """The most problems any of the records ran beside: the plan's concurrency (after its KV cap), else the
+    recorded --max_concurrent_problems. Above 1, latency was measured under batching, not the paper's
+    one problem at a time."""
+    seen = [(r.plan or {}).get("concurrency") or (r.config or {}).get("max_concurrent_problems") for r in records]
+    return max((int(n) for n in seen if n), default=None)
+
+
 def cost_stats(run: Run) -> dict[str, Any]:
     recs = [g.record for g in run.graded]
     stats = [r.stats for r in recs]
@@ -114,6 +123,8 @@ def cost_stats(run: Run) -> dict[str, Any]:
         "num_paths_config": recs[0].config.get("num_paths"),
         "paths_per_record": _mean(len(r.paths) for r in recs),
         "latency_s": M.latency_stats(r.timing.wall_seconds for r in recs),
+        "problems_at_once": (at_once := problems_at_once(recs)),
+        "latency_batched": at_once is not None and at_once > 1,
         "target_tokens_mean": _mean(r.generated_tokens("target") for r in recs),
         "draft_tokens_mean": _mean(r.generated_tokens("draft") for r in recs),
         "tokens_per_path_mean": _mean(r.tokens_per_path() for r in recs),
@@ -141,6 +152,7 @@ def summarize_run(run: Run, ks: Sequence[int], grader: Grader, notes: list[str])
         "run_dir": run.run_dir,
         **accuracy_stats(run, ks, grader, notes),
         **cost_stats(run),
+        "coverage": run_coverage(run),
     }
 
 

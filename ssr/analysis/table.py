@@ -67,12 +67,40 @@ def _ci(s: dict[str, Any], table: str) -> str:
     return f"[{fmt(lo, none=none)}, {fmt(hi, none=none)}]"
 
 
+# The paper's Time is per problem, one problem at a time; a run with more problems in flight shares every
+# engine call with them, so its latency is marked wherever it is shown.
+BATCHED_MARK = "*"
+
+
+def batched_note(summaries: Sequence[dict[str, Any]]) -> str | None:
+    """The footnote of the batched mark, when a run's latency was measured under batching."""
+    batched = [s for s in summaries if s.get("latency_batched")]
+    if not batched:
+        return None
+    most = max(int(s.get("problems_at_once") or 2) for s in batched)
+    return (
+        f"{BATCHED_MARK} latency measured under batching (up to {most} problems at once), not one problem at a "
+        "time as the paper's Time: run with --max_concurrent_problems 1 for per-problem latency"
+    )
+
+
 def _latency(s: dict[str, Any], table: str) -> str:
     lat = s.get("latency_s") or {}
     if table == "compact":
-        return fmt(lat.get("mean"), 1)
-    sep = "/" if table == "wide" else " / "
-    return sep.join(fmt(lat.get(q), 1, NONE_TEXT[table]) for q in ("mean", "median", "p90"))
+        text = fmt(lat.get("mean"), 1)
+    else:
+        sep = "/" if table == "wide" else " / "
+        text = sep.join(fmt(lat.get(q), 1, NONE_TEXT[table]) for q in ("mean", "median", "p90"))
+    if not s.get("latency_batched"):
+        return text
+    if table == "html":
+        return f"{text} (batched, {s.get('problems_at_once')} at once)"
+    return text + BATCHED_MARK
+
+
+def _coverage(s: dict[str, Any], table: str) -> str:
+    cov = s.get("coverage") or {}
+    return " ".join(fmt(cov[k], 2) for k in sorted(cov, key=int)) or NONE_TEXT[table]
 
 
 def _g_passes(s: dict[str, Any], table: str) -> str:
@@ -91,11 +119,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("ci", {"wide": "pass@1 95% CI", "html": "pass@1 95% CI", "bench": "95% CI"}, _ci),
     Column("majority_vote", {"wide": "maj", "html": "majority"}, _key("majority_vote")),
     Column("g_pass", {"wide": f"G-Pass@min(reps,3) tau {_TAUS}", "html": "{g}"}, _g_passes),
+    # the paper's Figure 2: pass@k over one record's paths, k = 1.. (see ssr.analysis.coverage)
+    Column("coverage", {"wide": "coverage@1..", "html": "coverage@k over paths, k = 1, 2, …"}, _coverage),
     Column(
         "latency",
         {"compact": "lat s", "wide": "latency s mean/med/p90", "html": "latency s mean / median / p90"},
         _latency,
     ),
+    Column("problems_at_once", {"wide": "at once", "html": "problems at once"}, _key("problems_at_once")),
     Column(
         "target_tokens",
         {"compact": "tok tgt", "wide": "tok tgt", "html": "target tok", "bench": "target tok"},
@@ -204,6 +235,9 @@ def text_report(
             "(compact: --wide prints every column; summary.csv has them all. tgt passes: sequential target "
             "forward passes per problem; gamma: the paper's normalized FLOPs; proc: processed-token FLOPs vs baseline)"
         )
+    note = batched_note(summaries)
+    if note:
+        blocks.append(note)
     return "\n\n".join(blocks)
 
 
@@ -231,6 +265,9 @@ def summary_table_html(rows: Sequence[tuple[dict[str, Any], bool]], ks: Sequence
         cls = ' class="ref"' if is_ref else ""
         out.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     out.append("</tbody></table></div>")
+    note = batched_note([s for s, _ in rows])
+    if note:
+        out.append(f'<p class="batched">{esc(note.removeprefix(BATCHED_MARK).strip().capitalize())}.</p>')
     extra = []
     for s, _ in rows:
         fr = ", ".join(f"{k} {v}" for k, v in (s.get("finish_reasons") or {}).items() if v)
