@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 from ssr.analysis.evaluate import DEFAULT_KS, Evaluation, Options, evaluate, write_summary
 from ssr.analysis.html import REPORT_NAME, write_report
-from ssr.analysis.loading import EvalError, Grader
+from ssr.analysis.loading import GRADERS, EvalError, Grader
+from ssr.analysis.stats import BETAS
+from ssr.extraction import ANSWER_RULES
 from ssr.analysis.plots import make_plots
 from ssr.analysis.table import text_report
 
@@ -72,12 +75,36 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
             help="draft/target per-token cost ratio (default: from the records' model configurations)",
         )
         p.add_argument(
+            "--beta",
+            choices=BETAS,
+            default="all",
+            help="beta of gamma: all, every path's mean final tokens (default); selected, the selected path's only "
+            "(the authors' token statistics)",
+        )
+        p.add_argument(
             "--context_len",
             type=int,
             default=None,
             help="context length for per-token FLOPs (default: half the baseline's mean tokens per path)",
         )
     p.add_argument("--k", nargs="+", type=int, default=list(DEFAULT_KS), help="k values of pass@k (default: 1 3)")
+    p.add_argument(
+        "--answer_rule",
+        choices=ANSWER_RULES,
+        default=None,
+        help="read every path's answer by this rule (boxed: its last box or box group; lenient: textual fallbacks "
+        "too) and vote again with the run's tie rule, for records made with the other rule (fast-mode runs are "
+        "refused); default: as recorded",
+    )
+    p.add_argument(
+        "--grader",
+        nargs="+",
+        choices=GRADERS,
+        default=["math-verify"],
+        help="how answers are compared with the gold: math-verify (the suite's grader) or reference (the authors' "
+        "rules: AIME as integers, MATH by normalised string or float, LiveMathBench by digits, votes by exact "
+        "value); two values grade with the first and print the accuracy under both side by side",
+    )
     p.add_argument(
         "--data_dir",
         default=None,
@@ -106,6 +133,26 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
     return p
 
 
+def graders_side_by_side(evaluations: Sequence[Evaluation]) -> str:
+    """pass@1 and majority-vote accuracy of every run under each evaluation's grader, one column pair each."""
+    kinds = [e.grader.kind for e in evaluations]
+    head = ["dataset", "run"] + [f"{k} {m}" for k in kinds for m in ("pass@1", "maj")]
+    rows = []
+    for i, s in enumerate(evaluations[0].summaries):
+        cells = [s["dataset"], f"{s['method']}/{s['tag']}"]
+        for e in evaluations:
+            t = e.summaries[i]
+            cells += [_pct(t.get("pass@1")), _pct(t.get("majority_vote"))]
+        rows.append(cells)
+    widths = [max(len(str(r[c])) for r in [head, *rows]) for c in range(len(head))]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)) for r in [head, *rows]]
+    return "\naccuracy by grader:\n" + "\n".join(lines)
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}"
+
+
 def _warn(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr)
 
@@ -129,9 +176,14 @@ def main(argv: Sequence[str] | None = None, kind: str = "baseline") -> int:
         model_name=getattr(args, "model_name", None),
         with_flops=None if kind == "report" else kind == "spec",
         find_baseline=kind == "spec",
+        answer_rule=args.answer_rule,
+        grader=args.grader[0],
+        beta=getattr(args, "beta", "all"),
     )
     try:
-        ev = evaluate(args.result_dir, options, Grader())
+        ev = evaluate(args.result_dir, options, Grader(kind=args.grader[0]))
+        extra = args.grader[1:] if kind != "report" else []
+        others = [evaluate(args.result_dir, replace(options, grader=g), Grader(kind=g)) for g in extra]
     except EvalError as exc:
         for s in exc.skipped:
             _warn(f"skipped {s.path}: {s.reason}")
@@ -149,8 +201,16 @@ def main(argv: Sequence[str] | None = None, kind: str = "baseline") -> int:
     spec = kind == "spec"
     reference = [{**b, "tag": f"{b['tag']} (baseline)"} for b in ev.reference_summaries()]
     print(text_report(reference + ev.summaries, ev.ks, with_flops=spec, model_name=args.model_name, wide=args.wide))
+    rule = f"; answers read by --answer_rule {args.answer_rule}" if args.answer_rule else ""
+    print(f"\ngraded with {ev.grader.kind}{rule}")
+    if others:
+        print(graders_side_by_side([ev, *others]))
     out_dir = Path(args.out or args.result_dir[0])
-    json_path, csv_path = write_summary(out_dir, ev.payload())
+    payload = ev.payload()
+    if others:  # the accuracy under the other graders, beside the table's
+        keys = ("dataset", "method", "tag", "run_dir", "pass@1", "majority_vote", "path_accuracy")
+        payload["by_grader"] = {e.grader.kind: [{k: s.get(k) for k in keys} for s in e.summaries] for e in others}
+    json_path, csv_path = write_summary(out_dir, payload)
     print(f"\nwrote {json_path} and {csv_path}")
     plot_paths: list[Path] = []
     if not args.no_plots:

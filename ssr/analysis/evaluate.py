@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+from ssr.analysis.answer_rule import AnswerRuleError, apply_answer_rule
 from ssr.analysis.loading import (
     EvalError,
     Grader,
@@ -40,6 +41,9 @@ class Options:
     model_name: str | None = None  # a label; a note when the records' target differs
     with_flops: bool | None = None  # the FLOPs block of every run; None: when a baseline is given
     find_baseline: bool = False  # look for a base run beside the result folders when none is given
+    answer_rule: str | None = None  # read every path's answer again by this rule (None: as recorded)
+    grader: str = "math-verify"  # GRADERS: how answers are compared with the gold (when no Grader is given)
+    beta: str = "all"  # BETAS: beta from every path's tokens, or the selected path's only (the authors')
 
 
 @dataclass
@@ -68,6 +72,9 @@ class Evaluation:
             "model_name": self.options.model_name,
             "k": list(self.ks),
             "alpha_override": self.options.alpha,
+            "grader": self.grader.kind,
+            "answer_rule": self.options.answer_rule,  # None: each record's own
+            "beta": self.options.beta,
             "runs": self.summaries,
             "baselines": self.baseline_summaries,
             "notes": self.notes,
@@ -79,14 +86,25 @@ class Evaluation:
         return [b for b in self.baseline_summaries.values() if b["run_dir"] not in shown]
 
 
-def _load(folders: Sequence[str], skipped: list[Skipped]) -> list[Any]:
+def _load(
+    folders: Sequence[str], skipped: list[Skipped], rule: str | None, grader: Grader, notes: list[str]
+) -> list[Any]:
     # nested folders on the command line (results and results/ssr) must not count a file twice
     by_file = {}
     for d in folders:
         records, bad = load_folder(d)
         skipped += bad
         by_file.update({r.source: r for r in records})
-    return list(by_file.values())
+    try:
+        records, changed = apply_answer_rule(list(by_file.values()), rule, grader.same)
+    except AnswerRuleError as exc:
+        raise EvalError(str(exc)) from exc
+    if changed:
+        notes.append(
+            f"--answer_rule {rule}: {changed} record(s) of {', '.join(map(str, folders))} were made with another rule; "
+            "their paths' answers were read again from the paths' texts and voted again"
+        )
+    return records
 
 
 def evaluate(result_dirs: Sequence[str], options: Options | None = None, grader: Grader | None = None) -> Evaluation:
@@ -97,7 +115,8 @@ def evaluate(result_dirs: Sequence[str], options: Options | None = None, grader:
         raise EvalError(f"k must be >= 1, got {ks}")
     notes: list[str] = []
     skipped: list[Skipped] = []
-    records = _load(result_dirs, skipped)
+    grader = grader or Grader(kind=o.grader)
+    records = _load(result_dirs, skipped, o.answer_rule, grader, notes)
     if o.dataset_name is not None:
         found = sorted({str(r.dataset) for r in records})
         records = [r for r in records if str(r.dataset) == o.dataset_name]
@@ -129,11 +148,10 @@ def evaluate(result_dirs: Sequence[str], options: Options | None = None, grader:
             "no baseline run: beta, gamma of spec/ssr runs and the processed-FLOPs ratio need --baseline_dir DIR "
             "(a base_test.py run of the same dataset and target)"
         )
-    base_runs = group_runs(_load([baseline_dir], skipped)) if baseline_dir else []
+    base_runs = group_runs(_load([baseline_dir], skipped, o.answer_rule, grader, notes)) if baseline_dir else []
     if o.dataset_name is not None:
         base_runs = [r for r in base_runs if r.dataset == o.dataset_name]
     golds = dataset_golds({r.dataset for r in runs + base_runs}, o.data_dir) if o.data_dir else None
-    grader = grader or Grader()
     mismatched = grade_runs(runs + base_runs, grader, golds)
     if mismatched:
         notes.append(
@@ -145,12 +163,12 @@ def evaluate(result_dirs: Sequence[str], options: Options | None = None, grader:
     if with_flops:
         for s, run in zip(summaries, runs):
             base = pick_baseline(base_runs or runs, run.dataset, notes if run.dataset not in baseline_summaries else [])
-            s["flops"] = flops_stats(run, base, o.alpha, o.context_len, notes if base_runs or base else [])
+            s["flops"] = flops_stats(run, base, o.alpha, o.context_len, notes if base_runs or base else [], o.beta)
             if base is not None and run.dataset not in baseline_summaries:
                 baselines[run.dataset] = base
                 baseline_summaries[run.dataset] = {
                     **summarize_run(base, ks, grader, []),
-                    "flops": flops_stats(base, base, o.alpha, o.context_len, []),
+                    "flops": flops_stats(base, base, o.alpha, o.context_len, [], o.beta),
                 }
     if grader.errors:
         notes.append(f"the grader raised on {grader.errors} answer(s); they were counted wrong")

@@ -25,29 +25,57 @@ class EvalError(Exception):
         self.skipped = list(skipped)
 
 
-class Grader:
-    """``is_equivalent`` with a cache: the same (answer, gold) pair recurs across repeats and paths."""
+# --grader: "math-verify", the suite's grader (ssr.grading); "reference", the authors' rules (ssr.reference_grading)
+GRADERS = ("math-verify", "reference")
 
-    def __init__(self, equal: Equal | None = None) -> None:
-        if equal is None:
+
+class Grader:
+    """The comparison of an answer with its gold, with a cache: the same pair recurs across repeats and paths.
+
+    ``kind`` is ``--grader``: ``math-verify`` (``ssr.grading.is_equivalent``, the default) or
+    ``reference`` (``ssr.reference_grading.is_correct``, the authors' rules, which depend on the dataset).
+    ``same`` is the equivalence votes group answers by: the grader itself for math-verify, the exact
+    value for reference (the authors' ``Counter``).
+    """
+
+    def __init__(self, equal: Equal | None = None, kind: str = "math-verify") -> None:
+        if kind not in GRADERS:
+            raise EvalError(f"unknown grader {kind!r} ({' | '.join(GRADERS)})")
+        self.kind = kind
+        if equal is None and kind == "math-verify":
             from ssr.grading import is_equivalent  # late import: the grader pulls in sympy
 
             equal = is_equivalent
         self._equal = equal
-        self._cache: dict[tuple[str, str], bool] = {}
+        self._cache: dict[tuple[str, str, str | None], bool] = {}
         self.errors = 0
 
-    def __call__(self, pred: str | None, gold: str | None) -> bool:
+    def __call__(self, pred: str | None, gold: str | None, dataset: str | None = None) -> bool:
         if pred is None or gold is None:
             return False
-        key = (str(pred), str(gold))
+        key = (str(pred), str(gold), dataset if self.kind == "reference" else None)
         if key not in self._cache:
             try:
-                self._cache[key] = bool(self._equal(key[0], key[1]))
+                self._cache[key] = bool(self._compare(key[0], key[1], dataset))
             except Exception:  # noqa: BLE001 - a grader crash on one answer must not stop the evaluation
                 self.errors += 1
                 self._cache[key] = False
         return self._cache[key]
+
+    def _compare(self, pred: str, gold: str, dataset: str | None) -> bool:
+        if self._equal is not None:
+            return self._equal(pred, gold)
+        from ssr.reference_grading import is_correct
+
+        return is_correct(pred, gold, str(dataset))
+
+    def same(self, a: str | None, b: str | None) -> bool:
+        """Whether two answers are one vote."""
+        if self.kind == "reference":
+            from ssr.reference_grading import vote_equal
+
+            return a is not None and b is not None and vote_equal(a, b)
+        return self(a, b)
 
 
 @dataclass
@@ -64,7 +92,10 @@ class Graded:
 
 def grade_record(record: Record, grader: Grader, gold: str | None = None) -> Graded:
     gold = str(record.gold_answer) if gold is None else gold
-    return Graded(record, gold, grader(record.final_answer, gold), [grader(p.answer, gold) for p in record.paths])
+    ds = str(record.dataset)
+    return Graded(
+        record, gold, grader(record.final_answer, gold, ds), [grader(p.answer, gold, ds) for p in record.paths]
+    )
 
 
 def as_int(value: Any) -> Any:
