@@ -522,3 +522,67 @@ def test_table_is_compact_by_default_and_wide_on_request(tmp_path):
     assert "gamma" in table[0] and "tgt passes" in table[0] and "95% CI" not in table[0]
     wide = run_script("spec_eval.py", *args, "--wide").stdout
     assert "pass@1 95% CI" in wide and "beta" in wide and "alpha" in wide
+
+
+# --------------------------------------------------------------------------- --beta, --grader (the authors' options)
+
+
+def test_beta_all_paths_or_the_selected_path(tmp_path, grader):
+    """Three paths of 10, 40 and 100 final tokens; the answer "7" is given by the 10- and 40-token paths.
+    all: mean 50 per path; selected (the authors'): the longest path giving the answer, 40. Baseline: 100."""
+    base = tmp_path / "base" / "math" / "b"
+    ssr = tmp_path / "ssr" / "math" / "s"
+    write(base, make_record("base", "math", 0, 0, "7", "7", [make_path("7", target=100)]))
+    paths = [make_path("7", index=0, target=10), make_path("7", index=1, target=40), make_path("8", index=2, target=100)]
+    rec = make_record("ssr", "math", 0, 0, "7", "7", paths, models={"target": TARGET_INFO, "draft": DRAFT_INFO})
+    write(ssr, rec)
+    betas = {}
+    for beta in ("all", "selected"):
+        ev = evaluate([str(ssr)], Options(baseline_dir=str(base), alpha=0.1, beta=beta), grader)
+        betas[beta] = (ev.summaries[0]["flops"]["beta"], ev.summaries[0]["flops"]["beta_from"], ev.payload()["beta"])
+    assert betas == {"all": (0.5, "all", "all"), "selected": (0.4, "selected", "selected")}
+    assert evaluate([str(ssr)], Options(baseline_dir=str(base)), grader).summaries[0]["flops"]["beta"] == 0.5
+
+
+def _live_records(root: Path) -> Path:
+    folder = root / "parallel" / "live" / "p"
+    # "-34" against gold "34": right by the authors' digits rule, wrong by math-verify; two repeats
+    for rep, final in enumerate(["-34", "-34"]):
+        write(folder, make_record("parallel", "live", 0, rep, "34", final, [make_path(final)]))
+    return folder
+
+
+def test_reference_grader_and_its_report(tmp_path):
+    folder = _live_records(tmp_path)
+    mv = evaluate([str(folder)], Options(grader="math-verify"))
+    ref = evaluate([str(folder)], Options(grader="reference"))
+    assert (mv.summaries[0]["pass@1"], ref.summaries[0]["pass@1"]) == (0.0, 1.0)
+    assert (mv.summaries[0]["majority_vote"], ref.summaries[0]["majority_vote"]) == (0.0, 1.0)
+    assert (mv.payload()["grader"], ref.payload()["grader"]) == ("math-verify", "reference")
+
+
+def test_both_graders_side_by_side_from_the_script(tmp_path):
+    folder = _live_records(tmp_path)
+    out = run_script(
+        "baseline_eval.py", "--result_dir", folder, "--grader", "math-verify", "reference", "--no_plots",
+        "--no_html", "--out", tmp_path / "o",
+    ).stdout
+    assert "graded with math-verify" in out
+    row = next(ln for ln in out.splitlines() if ln.startswith("live ") and "parallel/p" in ln)
+    assert row.split()[2:] == ["0.0", "0.0", "100.0", "100.0"]
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["grader"] == "math-verify"
+    assert summary["by_grader"]["reference"][0]["pass@1"] == 1.0
+
+
+def test_eval_answer_rule_option_from_the_script(tmp_path):
+    folder = tmp_path / "parallel" / "math" / "p"
+    text = "the final answer is 12"
+    path = {**make_path("12"), "text": text}
+    write(folder, make_record("parallel", "math", 0, 0, "12", "12", [path], config={"answer_rule": "lenient"}))
+    args = ["--result_dir", folder, "--no_plots", "--no_html", "--out", tmp_path / "o"]
+    assert "answers read by --answer_rule boxed" in run_script("baseline_eval.py", *args, "--answer_rule", "boxed").stdout
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["answer_rule"] == "boxed" and summary["runs"][0]["pass@1"] == 0.0
+    run_script("baseline_eval.py", *args)
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["runs"][0]["pass@1"] == 1.0

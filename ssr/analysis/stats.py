@@ -13,6 +13,10 @@ FLOPs definitions (spec_eval), all per dataset against the matching baseline run
   stands: accepted draft steps plus the target's rewrites (the reference code's token statistics).
   Rejected drafts are not in T (they are in the processed-token count below); strategy-selection
   tokens belong to no path. It is taken per *path* because ``gamma_spec`` multiplies by ``N`` itself.
+  ``--beta selected`` (the authors' token statistics): T is the *selected* path's final tokens only,
+  the longest path that gives the record's answer (their representative of a majority); a record of
+  several paths without an answer is left out, a one-path record (the baseline) counts its path, as
+  their baseline statistics do.
 * ``R``     rewrite rate pooled over the run: sum(rewrites) / sum(steps).
 * ``alpha`` ``--alpha`` if given, else ``flops.alpha_from_models`` on the records' ``models`` at
   ``context_len`` = ``--context_len`` or half the baseline's mean tokens per path (the mean position
@@ -84,8 +88,8 @@ def accuracy_stats(run: Run, ks: Sequence[int], grader: Grader, notes: list[str]
         out[f"g_pass@{k_g}_{tau}"] = _mean(M.g_pass_at_k(n, c, k_g, tau) for n, c in counts.values())
     out["majority_vote"] = M.majority_vote_accuracy(
         (([g.record.final_answer for g in gs], gs[0].gold) for gs in by_p.values()),
-        same=grader,
-        correct=grader,
+        same=grader.same,
+        correct=lambda answer, gold: grader(answer, gold, run.dataset),
     )
     path_flags = [c for g in run.graded for c in g.path_correct]
     out["path_accuracy"] = sum(path_flags) / len(path_flags) if path_flags else None
@@ -183,8 +187,36 @@ def _rewrite_rate(run: Run) -> float | None:
     return sum(s.rewrites for s in stats) / steps if steps else None
 
 
+# --beta: "all", every path's mean final tokens (the default); "selected", the selected path's (the authors')
+BETAS = ("all", "selected")
+
+
+def selected_path_tokens(record: Record) -> float | None:
+    """Final tokens of the path that stands for the record's answer: the longest path giving exactly that
+    answer (the authors' representative); a one-path record's path; None for other records without an answer."""
+    if len(record.paths) == 1:
+        return float(record.paths[0].tokens.final)
+    if record.final_answer is None:
+        return None
+    lengths = [p.tokens.final for p in record.paths if p.answer == record.final_answer]
+    return float(max(lengths)) if lengths else None
+
+
+def _path_tokens(beta: str) -> Callable[[Record], float | None]:
+    if beta == "all":
+        return Record.tokens_per_path
+    if beta == "selected":
+        return selected_path_tokens
+    raise ValueError(f"unknown beta {beta!r} ({' | '.join(BETAS)})")
+
+
 def flops_stats(
-    run: Run, baseline: Run | None, alpha: float | None, context_len: int | None, notes: list[str]
+    run: Run,
+    baseline: Run | None,
+    alpha: float | None,
+    context_len: int | None,
+    notes: list[str],
+    beta: str = "all",
 ) -> dict[str, Any]:
     """The gamma model and the processed-token ratio of ``run`` against ``baseline`` (see module doc).
 
@@ -199,6 +231,7 @@ def flops_stats(
         "shared_problems": 0,
         "N": n_paths,
         "beta": None,
+        "beta_from": beta,
         "R": _rewrite_rate(run),
         "alpha": None,
         "alpha_source": None,
@@ -225,8 +258,9 @@ def flops_stats(
                 f"{where}: no problem in common with the baseline {baseline.run_dir}; beta and FLOPs ratio not computed"
             )
         else:
-            base_len = per_problem_mean(baseline, Record.tokens_per_path, shared)
-            run_len = per_problem_mean(run, Record.tokens_per_path, shared)
+            tokens = _path_tokens(beta)
+            base_len = per_problem_mean(baseline, tokens, shared)
+            run_len = per_problem_mean(run, tokens, shared)
             out["beta"] = run_len / base_len if base_len and run_len is not None else None
     if context_len is None:
         context_len = default_context_len(base_len)
