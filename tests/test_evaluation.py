@@ -533,7 +533,7 @@ def test_beta_all_paths_or_the_selected_path(tmp_path, grader):
     base = tmp_path / "base" / "math" / "b"
     ssr = tmp_path / "ssr" / "math" / "s"
     write(base, make_record("base", "math", 0, 0, "7", "7", [make_path("7", target=100)]))
-    paths = [make_path("7", index=0, target=10), make_path("7", index=1, target=40), make_path("8", index=2, target=100)]
+    paths = [make_path(a, index=i, target=t) for i, (a, t) in enumerate([("7", 10), ("7", 40), ("8", 100)])]
     rec = make_record("ssr", "math", 0, 0, "7", "7", paths, models={"target": TARGET_INFO, "draft": DRAFT_INFO})
     write(ssr, rec)
     betas = {}
@@ -581,7 +581,8 @@ def test_eval_answer_rule_option_from_the_script(tmp_path):
     path = {**make_path("12"), "text": text}
     write(folder, make_record("parallel", "math", 0, 0, "12", "12", [path], config={"answer_rule": "lenient"}))
     args = ["--result_dir", folder, "--no_plots", "--no_html", "--out", tmp_path / "o"]
-    assert "answers read by --answer_rule boxed" in run_script("baseline_eval.py", *args, "--answer_rule", "boxed").stdout
+    boxed = run_script("baseline_eval.py", *args, "--answer_rule", "boxed").stdout
+    assert "answers read by --answer_rule boxed" in boxed
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["answer_rule"] == "boxed" and summary["runs"][0]["pass@1"] == 0.0
     run_script("baseline_eval.py", *args)
