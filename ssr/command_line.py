@@ -23,6 +23,8 @@ SWAP_MODELS_ENV = "SSR_SWAP_MODELS"
 KEPT_BY_SWAP = frozenset(
     {"dataset_name", "problem_id", "repeat_id", "data_dir", "output_dir", "num_paths", "method_num"}
 )
+# Kept when typed: a latency run's one problem at a time (scripts/paper.sh) stays one at a time when swapped.
+KEPT_BY_SWAP_IF_TYPED = frozenset({"max_concurrent_problems"})
 
 def _str2bool(value: str) -> bool:
     v = value.strip().lower()
@@ -96,8 +98,9 @@ def config_from_args(method_name: str, parser: argparse.ArgumentParser, argv: Se
             overrides = presets.preset_overrides(swap)
         except KeyError as exc:
             parser.error(f"${SWAP_MODELS_ENV}: {exc.args[0]}")
+        kept = KEPT_BY_SWAP | (KEPT_BY_SWAP_IF_TYPED & explicit_args(parser, argv))
         for key, value in overrides.items():
-            if key not in KEPT_BY_SWAP:
+            if key not in kept:
                 setattr(cfg, key, value)
         cfg.extra["swapped_models"] = swap
         print(

@@ -394,3 +394,11 @@ def test_role_runs_make_three_paths_unless_told(preset, monkeypatch):
     # the authors' role runs make 3 paths, one per role, with or without a preset
     assert config_from_args("spec", parser(), [*preset, "--use_role_prompts"]).num_paths == 3
     assert config_from_args("parallel", parser(), [*preset, "--use_role_prompts", "--num_paths", "5"]).num_paths == 5
+
+
+def test_swap_keeps_a_typed_one_problem_at_a_time(monkeypatch):
+    # scripts/paper.sh's latency runs type --max_concurrent_problems 1; a swapped run must stay one at a time
+    monkeypatch.setenv("SSR_SWAP_MODELS", "smoke")
+    typed = config_from_args("base", parser(), ["--max_concurrent_problems", "1"])
+    untyped = config_from_args("base", parser(), [])
+    assert (typed.max_concurrent_problems, untyped.max_concurrent_problems) == (1, 128)
