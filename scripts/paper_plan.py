@@ -24,6 +24,8 @@ DATASETS = {"aime": ("60-89", 30), "math": ("0-99", 100), "live": ("0-45", 46)}
 REPEATS = 6  # accuracy arms, batched (the paper preset's repeats)
 ALPHA = 0.047  # the paper's draft/target cost ratio for R1-Distill-1.5B / QwQ-32B
 SPEC_REASON = ["--num_paths", "1", "--use_role_prompts", "0"]
+# accuracy by the suite's grader, with the authors' comparison rules beside it (the numbers to set by the paper's)
+GRADERS = ["--grader", "math-verify", "reference"]
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,8 @@ def evals(ds: str, arms: list[str], acc: Path, lat: Path | None, ev: Path, py: s
     def spec_eval(label: str, root: Path, chosen: list[str], out: Path) -> tuple[str, str, list[str]]:
         base = ["--baseline_dir", str(root / "baseline")] if "baseline" in arms else []
         folders = [str(root / a) for a in chosen]
-        argv = [py, "spec_eval.py", "--dataset_name", ds, "--alpha", str(ALPHA), *base, "--result_dir", *folders]
+        argv = [py, "spec_eval.py", "--dataset_name", ds, "--alpha", str(ALPHA), *GRADERS, *base]
+        argv += ["--result_dir", *folders]
         return ("eval", label, [*argv, "--out", str(out)])
 
     out = []
@@ -145,7 +148,7 @@ def evals(ds: str, arms: list[str], acc: Path, lat: Path | None, ev: Path, py: s
         if fig == "figure2":
             # coverage@k for k = 1..9 over the run's paths, and the vote of its 9 paths as pass@1
             folders = [str(acc / a) for a in chosen]
-            argv = [py, "baseline_eval.py", "--dataset_name", ds, "--result_dir", *folders]
+            argv = [py, "baseline_eval.py", "--dataset_name", ds, *GRADERS, "--result_dir", *folders]
             out.append(("eval", f"{ds} {fig}", [*argv, "--out", str(ev / fig / ds)]))
             continue
         out.append(spec_eval(f"{ds} {fig}", acc, chosen, ev / fig / ds))

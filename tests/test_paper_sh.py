@@ -136,6 +136,7 @@ def test_dry_run_lists_every_arm_with_its_runs_and_commands(monkeypatch):
             argv = cmds[f"{ds} {fig}"]
             assert Path(argv[1]).name == script and option(argv, "--result_dir") == folders
             assert option(argv, "--dataset_name") == [ds]
+            assert option(argv, "--grader") == ["math-verify", "reference"]  # the authors' rules beside the suite's
             if script == "spec_eval.py":
                 assert option(argv, "--alpha") == ["0.047"]
                 assert option(argv, "--baseline_dir") == [folders[0].rsplit("/", 1)[0] + "/baseline"]
