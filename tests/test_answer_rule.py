@@ -170,3 +170,34 @@ def test_records_without_the_rule_are_taken_as_lenient_for_direct_methods_and_bo
 def test_unknown_rule_is_refused():
     with pytest.raises(ValueError, match="answer rule"):
         apply_answer_rule([], "loose", exact)
+
+
+# --------------------------------------------------------------------------- where --tie_break code applies
+
+
+def two_paths_answer_at_once():
+    """Path 0 boxes 1 in a short step, path 1 boxes 2 in a long one, in the same round; every score is 9."""
+    path0 = {request_seed(0, "math", 0, 0, 0, rnd, "draft") for rnd in range(5)}
+
+    def draft(prompt, params):
+        if params.seed in path0:
+            return "\\boxed{1}", "stop", None
+        return "after a long and careful computation the result is \\boxed{2}", "stop", None
+
+    return {"target": ScriptedEngine(lambda p, sp: ("t", "stop", "\n\n"), lambda p: 9), "draft": ScriptedEngine(draft)}
+
+
+@pytest.mark.parametrize(
+    "fast,tie_break,final",
+    [
+        (1, "paper", "1"),  # equal mean scores: the first path
+        (1, "code", "2"),  # the fast mode's vote by the authors' rule: the longest path
+        (0, "code", "1"),  # without a fast mode the paper's rule stands (the authors' full SSR script)
+    ],
+)
+def test_tie_break_code_governs_fast_mode_votes_only(tmp_path, fast, tie_break, final):
+    (rec,) = run(
+        tmp_path / f"{fast}{tie_break}", two_paths_answer_at_once(), method="spec", num_paths=2, fast=fast,
+        token_budget=500, tie_break=tie_break,
+    )
+    assert rec.final_answer == final
