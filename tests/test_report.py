@@ -763,5 +763,10 @@ def test_latency_measured_under_batching_is_labelled_everywhere(tmp_path):
     json_path, csv_path = write_summary(tmp_path / "out", ev.payload())
     header = csv_path.read_text().splitlines()[0].split(",")
     assert {"latency_batched", "problems_at_once"} <= set(header)
+    # the page's settings table says what each run's latency measures
+    report = write_report(ev, tmp_path / "report.html", plots=())
+    page = report.read_text()
+    assert page.count("16 (latency measured under batching)") == 1
+    assert page.count("1 (latency per problem, as the paper&#x27;s Time)") == 2
     only_single = evaluate([single], Options(ks=[1]), exact_grader())
     assert "under batching" not in text_report(only_single.summaries, [1], with_flops=False)

@@ -45,6 +45,9 @@ CONFIG_FIELDS = (
     ("score_threshold", "score threshold"),
     ("score_method", "score method"),
     ("prompt_format", "prompt format"),
+    ("prompt_set", "prompt set"),
+    ("answer_rule", "answer rule"),
+    ("tie_break", "tie rule"),
     ("fast", "fast mode"),
     ("use_method_prompts", "method prompts (SPM)"),
     ("use_role_prompts", "role prompts"),
@@ -55,6 +58,14 @@ CONFIG_FIELDS = (
     ("seed", "seed"),
     ("repeat_id", "repeats"),
 )
+
+def _at_once(summary: dict[str, Any]) -> str:
+    """How many problems ran together, and so what the run's latency measures."""
+    n = summary.get("problems_at_once")
+    if n is None:
+        return "not recorded"
+    return f"{n} (latency measured under batching)" if n > 1 else "1 (latency per problem, as the paper's Time)"
+
 
 def config_table_html(index: dict[str, Any]) -> str:
     runs = index["runs"]
@@ -72,6 +83,8 @@ def config_table_html(index: dict[str, Any]) -> str:
         )
         + "</tr>"
     )
+    at_once = "".join(f"<td>{_esc(_at_once(r['summary']))}</td>" for r in runs)
+    out.append(f"<tr><th>problems at once</th>{at_once}</tr>")
     for key, label in CONFIG_FIELDS:
         cells = []
         for r in runs:
@@ -88,6 +101,8 @@ def config_table_html(index: dict[str, Any]) -> str:
                         value, value
                     )
                 text = f"{value:g}" if isinstance(value, float) else _cell(value)
+                if key == "prompt_set" and (cfg.get("extra") or {}).get("prompt_set_note"):
+                    text += " (--preset paper without the imported reference set: not the authors' texts)"
                 per_record = r["summary"].get("paths_per_record")
                 if key == "num_paths" and per_record is not None and per_record != value:
                     text += f" (records hold {per_record:g})"
