@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from ssr import presets
+from ssr import presets, prompt_sets
 from ssr.aggregation import FAST_MODES, TIE_BREAKS
 from ssr.datasets import DATASET_NAMES
 from ssr.extraction import ANSWER_RULES
@@ -232,8 +232,8 @@ class RunConfig:
     )
     prompt_format: str = _option(
         "chat",
-        "chat: each model's chat template; raw: plain text with a <think> block, "
-        "as the authors' code (no chat template)",
+        "chat: each model's chat template; raw: plain text with a <think> block (no chat template); "
+        "authors: the authors' code's exact plain text",
         group=M,
         choices=PROMPT_FORMATS,
     )
@@ -315,7 +315,9 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The recorded config: settings and scope; flags say how a command behaved, not what it ran."""
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields_of(SETTING, SCOPE)}
+        out = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields_of(SETTING, SCOPE)}
+        out["prompt_set"] = prompt_sets.pinned(self.prompt_set)  # every record names its texts' hash
+        return out
 
 
 def fields_of(*roles: str) -> list[dataclasses.Field]:
@@ -328,6 +330,8 @@ _DEFAULTS = RunConfig()
 def _canonical(name: str, value: Any) -> Any:
     """One spelling per value, so 7 and 7.0 (a preset's int, a record's float) count as equal."""
     f = RunConfig.__dataclass_fields__[name]
+    if name == "prompt_set" and value is not None:  # its texts count: "ssr" -> "ssr#<content hash>"
+        return prompt_sets.pinned(value)
     if value is not None and str(f.type).startswith("float"):
         return float(value)
     return value
@@ -406,6 +410,10 @@ def validate(cfg: RunConfig) -> None:
             engine_args(cfg, name.split("_")[0])
         except ConfigError as exc:
             checks.append((False, str(exc)))
+    try:
+        prompt_sets.load(cfg.prompt_set)  # validated once, at start: a bad set names its file and field
+    except prompt_sets.PromptSetError as exc:
+        checks.append((False, str(exc)))
     problems = [message for ok, message in checks if not ok]
     if problems:
         raise ConfigError("; ".join(problems))

@@ -32,21 +32,24 @@ from ssr.aggregation import Decision, PathOutcome, fast_decision, majority_vote,
 from ssr.config import RunConfig
 from ssr.methods import method
 from ssr.engines.base import ChatPrompt, Continuation, Engine, GenerationResult, Prompt, SamplingParams, ScoreResult
+from ssr.prompt_sets import PromptSet
+from ssr.prompt_sets import load as load_prompt_set
 from ssr.prompts import (
     RAW_THINK_OPEN,
     SCORE_METHODS,
-    SCORE_PREFIX,
     SCORE_PROMPTS,
-    SELECTION_PREFIX,
     Strategy,
     answer_prefix,
+    authors_answer,
+    authors_path,
+    authors_score,
     raw_prompt,
     role_for_path,
     scoring_continuation,
-    step_judging_message,
     selection_message,
+    selection_prefix,
     solve_message,
-    strategy_pool,
+    step_judging_message,
 )
 from ssr.records import STEP_STOP, Path, PathTokens, Step, clean_step, path_text
 from ssr.selection import Selection, parse_selection
@@ -72,9 +75,12 @@ def session_key(key: tuple, path: Any = None) -> str:
 
 
 def continued(prompt_format: str, user_message: str, assistant_text: str) -> Prompt:
-    """``assistant_text`` written after ``user_message``, for the model to continue, in the run's format."""
+    """``assistant_text`` written after ``user_message``, for the model to continue, in the run's format
+    (``authors``: a one-shot answer; a path of steps is ``authors_path``)."""
     if prompt_format == "raw":
         return raw_prompt(user_message, assistant_text)
+    if prompt_format == "authors":
+        return authors_answer(user_message, assistant_text)
     return ChatPrompt.of(
         [{"role": "user", "content": user_message}, {"role": "assistant", "content": assistant_text}],
         continue_final=True,
@@ -103,8 +109,17 @@ class PathState:
         return self.finish_reason is None
 
     def prompt(self) -> Prompt:
-        """The path so far, to be continued: under the model's chat template, or as raw text."""
+        """The path so far, to be continued: under the model's chat template, or as plain text."""
+        if self.prompt_format == "authors":
+            return authors_path(self.user_message, self.step_texts())
         return continued(self.prompt_format, self.user_message, self.text)
+
+    def step_texts(self) -> list[str]:
+        """The steps as the path holds them (a second ``</think>`` dropped), for the authors' join."""
+        out: list[str] = []
+        for s in self.steps:
+            out.append(clean_step("".join(out), s.text))
+        return out
 
     def mean_score(self) -> float | None:
         return mean_step_score([s.score for s in self.steps], [s.accepted for s in self.steps])
@@ -181,18 +196,21 @@ def apply_step(
         path.finish_reason = "budget"
 
 
-def make_paths(cfg: RunConfig, problem: str, n: int, strategies: Sequence[Strategy] | None) -> list[PathState]:
+def make_paths(
+    cfg: RunConfig, problem: str, n: int, strategies: Sequence[Strategy] | None, ps: PromptSet | None = None
+) -> list[PathState]:
     paths = []
     fmt = cfg.prompt_format
     for i in range(n):
         if strategies is not None:
             s = strategies[i]
-            paths.append(PathState(i, solve_message(problem, strategy=s), "method", strategy=s.name, prompt_format=fmt))
+            msg = solve_message(problem, strategy=s, ps=ps)
+            paths.append(PathState(i, msg, "method", strategy=s.name, prompt_format=fmt))
         elif cfg.use_role_prompts:
-            r = role_for_path(i)
-            paths.append(PathState(i, solve_message(problem, role=r), "role", role=r, prompt_format=fmt))
+            r = role_for_path(i, ps)
+            paths.append(PathState(i, solve_message(problem, role=r, ps=ps), "role", role=r, prompt_format=fmt))
         else:
-            paths.append(PathState(i, solve_message(problem), prompt_format=fmt))
+            paths.append(PathState(i, solve_message(problem, ps=ps), prompt_format=fmt))
     return paths
 
 
@@ -215,10 +233,13 @@ class Reasoner:
         equal: Equal,
         extract: Extract,
         step_answer: Extract,
+        prompt_set: PromptSet | None = None,
     ) -> None:
         self.cfg = cfg
+        # the texts: loaded (and validated) once per run, from --prompt_set
+        self.ps = prompt_set if prompt_set is not None else load_prompt_set(cfg.prompt_set)
         # the target's rendering of an empty assistant turn: tells whether it opens <think>
-        # (the raw format always opens one)
+        # (the raw format always opens one; the authors' format writes its own)
         self.gen_prompt = RAW_THINK_OPEN if cfg.prompt_format == "raw" else target_generation_prompt
         self.equal = equal
         self.extract = extract  # a path's answer from its text, by --answer_rule (extraction.path_answer_function)
@@ -233,25 +254,35 @@ class Reasoner:
 
     def answer_prompt(self, user_message: str, prefix: str) -> Prompt:
         """A one-shot answer (SPM, message scoring): the thinking block closed, then ``prefix``."""
+        if self.cfg.prompt_format == "authors":
+            return authors_answer(user_message, prefix)
         return continued(self.cfg.prompt_format, user_message, answer_prefix(self.gen_prompt, prefix))
 
     def score_prompt(self, problem: str, path: PathState, step: str) -> Prompt:
+        ps = self.ps
         if self.cfg.score_prompt == "continuation":
-            return Continuation(path.prompt(), scoring_continuation(step))
+            if self.cfg.prompt_format == "authors":  # one string, tokenized whole, as theirs
+                return authors_score(path.user_message, path.step_texts(), step, ps)
+            return Continuation(path.prompt(), scoring_continuation(step, ps))
         if self.cfg.score_prompt == "grader":  # the separate judging message (ablation; the value old records hold)
-            return self.answer_prompt(step_judging_message(problem, path.text, step), SCORE_PREFIX)
+            message = step_judging_message(problem, path.text, step, ps)
+            return self.answer_prompt(message, ps.text("score_prefix"))
         raise ValueError(f"unknown score prompt {self.cfg.score_prompt!r} ({' | '.join(SCORE_PROMPTS)})")
 
     def select(self, problem: str, key: tuple) -> Generator[Request, list, Selection]:
-        c = self.cfg
-        pool = strategy_pool(c.strategy_pool_size)
-        prompt = self.answer_prompt(selection_message(problem, c.method_num, pool), SELECTION_PREFIX)
-        # Greedy and short: SPM is a choice, not a solution.
+        c, ps = self.cfg, self.ps
+        pool = ps.pool(c.strategy_pool_size)
+        n = c.method_num
+        prompt = self.answer_prompt(selection_message(problem, n, pool, ps), selection_prefix(n, ps))
+        # Greedy and short: SPM is a choice, not a solution. The set says how many tokens n codes take (the
+        # authors': 2n - 1, a letter and a comma each); the authors' format sends no stop string, as theirs.
+        stop = () if c.prompt_format == "authors" else ("\n",)
         params = SamplingParams(
-            temperature=0.0, top_p=1.0, max_tokens=24, stop=("\n",), seed=request_seed(c.seed, *key, "select")
+            temperature=0.0, top_p=1.0, max_tokens=ps.max_tokens(n), stop=stop,
+            seed=request_seed(c.seed, *key, "select"),
         )
         (result,) = yield Request("target", "generate", "select", [prompt], [params], [session_key(key)])
-        return parse_selection(result.text, c.method_num, pool)
+        return parse_selection(result.text, n, pool, repeats=ps.spm_repeats)
 
     def _paths_for(
         self, problem: str, key: tuple, n: int, use_spm: bool
@@ -261,7 +292,7 @@ class Reasoner:
         if use_spm:
             selection = yield from self.select(problem, key)
             strategies = selection.strategies
-        return make_paths(self.cfg, problem, n, strategies), selection
+        return make_paths(self.cfg, problem, n, strategies, self.ps), selection
 
     # --- methods ---------------------------------------------------------
     def direct(self, problem: str, key: tuple, n: int, use_spm: bool) -> Coroutine:

@@ -106,8 +106,9 @@ class Selection:
     """The strategy choice of the Selective Parallel Module (``ssr.selection.Selection``, as recorded)."""
 
     raw: str
-    parsed: list[int] = field(default_factory=list)
-    codes: list[int] = field(default_factory=list)
+    # the prompt set's codes: numbers (the ssr set) or letters (the authors' A-M)
+    parsed: list[int | str] = field(default_factory=list)
+    codes: list[int | str] = field(default_factory=list)
     padded: int = 0
     pool_size: int = 12
     strategies: list[str] = field(default_factory=list)

@@ -42,7 +42,8 @@ class Failing(ScriptedEngine):
 
 def engines(**draft_kw):
     return {
-        "target": ScriptedEngine(lambda p, sp: ("Target rewrite", "stop", "\n\n"), lambda p: len(p) % 10),
+        # every step accepted: a score of the prompt's length changed with every wording of the prompt set
+        "target": ScriptedEngine(lambda p, sp: ("Target rewrite", "stop", "\n\n"), lambda p: 9),
         "draft": Failing(hashed_steps(answer_after=3), **draft_kw),
     }
 

@@ -408,3 +408,110 @@ def test_paths_with_the_same_prompt_are_sampled_with_their_own_seeds(method):
     assert len(out.paths) == 3 and len({p.text for p in out.paths}) == 3
     for model in ("draft", "target") if method == "spec" else ("target",):
         assert seeds[model] and len(set(seeds[model])) == len(seeds[model])  # no two requests share a seed
+
+
+# --- the authors' plain text (--prompt_format authors), on the fixture set imported from
+# tests/fixtures/reference_repo (placeholder texts shaped like theirs). Each expected prompt is built as the
+# cited line of YuanlinChu/SSR-Spec_Scale_Reasoning at commit 41e9519 builds it.
+@pytest.fixture(scope="module")
+def letters_set(tmp_path_factory):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("imp", root / "scripts" / "import_reference_prompts.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.import_reference(root / "tests" / "fixtures" / "reference_repo", tmp_path_factory.mktemp("r") / "ref")
+
+
+FIXTURE_SOLVE_TIPS = (  # fixture of spec_scale_reason.py:52-60 (get_first_user_msg, options None)
+    "\n        SOLVE PLACEHOLDER (\n\n) \\boxed{{}}.\n\n        Tips: {method_prompt}\n\n"
+    "        Problem: {problem}\n        "
+)
+FIXTURE_SOLVE_BASE = (  # fixture of ablation_exp/base_test.py:22-27
+    "\n        BASE SOLVE PLACEHOLDER (\n\n) \\boxed{{}}.\n        Problem: {problem}\n        "
+)
+
+
+def _authors_run(letters_set, reply="B, B, M", **kw):
+    calls = []
+
+    def target_gen(prompt, params):
+        calls.append((prompt, params))
+        if "<think></think>" in prompt:
+            return reply, "length", None
+        return "Target step", "stop", "\n\n"
+
+    def draft_gen(prompt, params):
+        calls.append((prompt, params))
+        k = prompt.count("Draft step")
+        return (f"Draft step {k}", "stop", "\n\n") if k < 2 else ("so \\boxed{2}", "stop", None)
+
+    target = Recording(target_gen, const_score(9))
+    draft = ScriptedEngine(draft_gen)
+    c = cfg(method="ssr", method_num=3, prompt_format="authors", prompt_set=str(letters_set.source), **kw)
+    return solve(c, target, draft, problem="PROBLEM"), calls, target, draft
+
+
+def test_authors_spm_prompt_tokens_and_repeated_picks(letters_set):
+    out, calls, target, _ = _authors_run(letters_set)
+    choose = letters_set.pool(12).spm.split("\n\nProblem:")[0]  # the fixture's math_choose_prompt
+    spm, params = next((p, sp) for p, sp in calls if "<think></think>" in p)
+    # spec_scale_reason.py:352 and :357
+    prompt = f"{choose}\n\nProblem: PROBLEM"
+    method_num = 3
+    expected = (
+        f"{prompt}\n\nSPM TAIL PLACEHOLDER **{method_num}** (e.g. {'B,E,F' if method_num == 3 else 'B,E'}) "
+        f"{method_num} PLACEHOLDER\n<think></think>PREFIX PLACEHOLDER {method_num}: "
+    )
+    assert spm == expected
+    assert params.max_tokens == method_num * 2 - 1 and params.stop == () and params.temperature == 0  # :362
+    # the set allows repeats (the authors keep every re.findall match, :373): B twice, then M
+    assert out.selection.codes == ["B", "B", "M"] and out.selection.padded == 0
+    assert [p.strategy for p in out.paths] == ["Name B", "Name B", "Unknown"]
+
+
+def test_authors_step_and_scoring_prompts_are_their_bytes(letters_set):
+    out, calls, target, draft = _authors_run(letters_set)
+    user = FIXTURE_SOLVE_TIPS.format(method_prompt="HINT B PLACEHOLDER.", problem="PROBLEM")
+    assert out.paths[0].user_message == user
+    drafts = [p for p, sp in calls if p.startswith(user) and sp.stop == ("\n\n",)]
+    assert drafts[0] == user  # the first step: the bare user text (spec_scale_reason.py:439)
+    steps = ["Draft step 0", "Draft step 1"]
+    steps_so_far_str = "\n\n".join(steps) + "\n\n"  # :441
+    assert f"{user}\n<think>{steps_so_far_str}" in drafts  # :442
+    # scoring the third step (:481-483): the steps so far and the draft, a blank line, the note, the prefix
+    steps_so_far_str = "\n\n".join(steps + ["so \\boxed{2}"]) + "\n\n"
+    expected = f"{user}\n<think>{steps_so_far_str}\nSCORE NOTE PLACEHOLDER 0 to 9.\n<think>SCORE PREFIX PLACEHOLDER: "
+    scored = [p for p in target.score_prompts if isinstance(p, str)]
+    assert expected in scored and len(scored) == len(target.score_prompts)  # one string each, as theirs
+    first = "\n\n".join(["Draft step 0"]) + "\n\n"
+    assert f"{user}\n<think>{first}\nSCORE NOTE PLACEHOLDER 0 to 9.\n<think>SCORE PREFIX PLACEHOLDER: " in scored
+
+
+def test_authors_rewrite_prompt_is_the_step_prompt(letters_set):
+    # spec-reason's plain paths use base_test's template; a rejected first step is rewritten from the bare
+    # user text (spec_scale_reason.py:515-516), a later one from the step prompt (:518-519)
+    c = cfg(method="spec", num_paths=1, prompt_format="authors", prompt_set=str(letters_set.source))
+    seen = []
+
+    def target_gen(prompt, params):
+        seen.append(prompt)
+        return ("Target step", "stop", "\n\n") if len(seen) == 1 else ("\\boxed{1}", "stop", None)
+
+    tgt = ScriptedEngine(target_gen, const_score(0))
+    drf = ScriptedEngine(lambda p, sp: ("Draft step", "stop", "\n\n"))
+    res = solve(c, tgt, drf, problem="PROBLEM")
+    base = FIXTURE_SOLVE_BASE.format(problem="PROBLEM")
+    assert res.paths[0].user_message == base
+    assert seen == [base, f"{base}\n<think>" + "\n\n".join(["Target step"]) + "\n\n"]
+
+
+def test_authors_baseline_prompt_is_their_bytes(letters_set):
+    seen = []
+    tgt = ScriptedEngine(lambda p, sp: (seen.append(p) or "\\boxed{2}", "stop", None))
+    c = cfg(method="base", prompt_format="authors", prompt_set=str(letters_set.source))
+    solve(c, tgt, None, problem="PROBLEM")
+    # ablation_exp/base_test.py:57: prompt = get_first_user_msg(problem, options), sent as is
+    assert seen == [FIXTURE_SOLVE_BASE.format(problem="PROBLEM")]

@@ -58,3 +58,33 @@ def test_selection_record_is_json_ready():
         "pool_size": 12,
         "strategies": ["Substitution", "Unknown"],
     }
+
+
+# --- the set's codes: letters (the authors' A-M, M = unknown) and repeated picks
+from ssr.prompt_sets import Pool, Strategy  # noqa: E402
+
+LETTERS = tuple(Strategy(c, f"Name {c}", f"hint {c}") for c in "ABCDEFGHIJKL")
+UNKNOWN_M = Strategy("M", "Unknown", "None")
+POOL_12 = Pool(12, LETTERS, UNKNOWN_M, "")
+
+
+def test_letter_codes_are_read_as_the_authors_findall_reads_them():
+    s = parse_selection("B, E,F", 3, POOL_12)
+    assert s.codes == ["B", "E", "F"] and [x.name for x in s.strategies] == ["Name B", "Name E", "Name F"]
+    assert parse_selection("BEF", 3, POOL_12).codes == ["B", "E", "F"]  # no separators needed
+    assert parse_selection("Z, B", 2, POOL_12).codes == ["B", "M"]  # Z is no code: padded with M
+
+
+def test_repeated_picks_are_kept_only_when_the_set_allows_them():
+    assert parse_selection("M, M, B", 3, POOL_12, repeats=True).codes == ["M", "M", "B"]
+    assert parse_selection("M, M, B", 3, POOL_12, repeats=False).codes == ["M", "B", "M"]
+    s = parse_selection("5, 5, 2", 3, strategy_pool(12), repeats=True)
+    assert s.codes == [5, 5, 2] and s.padded == 0
+    assert parse_selection("5, 5, 2", 3, strategy_pool(12)).codes == [5, 2, 0]
+
+
+def test_extra_letter_codes_are_dropped_and_an_unknown_inside_the_pool_is_one_strategy():
+    assert parse_selection("A,B,C,D", 2, POOL_12, repeats=True).codes == ["A", "B"]
+    pool15 = Pool(15, (*LETTERS, UNKNOWN_M, Strategy("N", "N", "n"), Strategy("O", "O", "o")), UNKNOWN_M, "")
+    s = parse_selection("M, O", 3, pool15, repeats=True)
+    assert s.codes == ["M", "O", "M"] and s.strategies[0] is UNKNOWN_M
