@@ -57,7 +57,8 @@ def test_solve_templates_render_as_their_format_calls(imported):
     strategy = ps.pool(12).by_code("A")
     got = solve_message("P {x}", strategy=strategy, ps=ps)
     assert got == template.format(method_prompt="HINT A PLACEHOLDER.", problem="P {x}")
-    base = "\n        BASE SOLVE PLACEHOLDER (\n\n) \\boxed{{}}.\n        Problem: {problem}\n        "
+    # their doubled braces stay literal, "{{literal}}" included (ours would read "{literal}" as a placeholder)
+    base = "\n        BASE SOLVE PLACEHOLDER (\n\n) \\boxed{{}} {{literal}}.\n        Problem: {problem}\n        "
     assert solve_message("P", ps=ps) == base.format(problem="P")
     assert solve_message("P", role=ps.roles[1], ps=ps) == f"{ps.roles[1]}\n\n{base}".format(problem="P")
 

@@ -430,7 +430,7 @@ FIXTURE_SOLVE_TIPS = (  # fixture of spec_scale_reason.py:52-60 (get_first_user_
     "        Problem: {problem}\n        "
 )
 FIXTURE_SOLVE_BASE = (  # fixture of ablation_exp/base_test.py:22-27
-    "\n        BASE SOLVE PLACEHOLDER (\n\n) \\boxed{{}}.\n        Problem: {problem}\n        "
+    "\n        BASE SOLVE PLACEHOLDER (\n\n) \\boxed{{}} {{literal}}.\n        Problem: {problem}\n        "
 )
 
 
