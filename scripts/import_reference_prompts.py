@@ -284,7 +284,8 @@ def build(co: Checkout, own: prompt_sets.PromptSet) -> dict[str, str]:
     manifest = [
         "# The authors' texts, imported by scripts/import_reference_prompts.py: not part of the project.",
         "name: reference",
-        f"description: imported from {co.root} ({commit_of(co.root)})",
+        # no checkout path or commit here: the hash is of the texts, the same for everyone who imports them
+        "description: the authors' texts (YuanlinChu/SSR-Spec_Scale_Reasoning), imported",
         "codes: letters",
         f"unknown: {pad}",
         *(f"pool {n}: {' '.join(pools[n])}" for n in sorted(pools)),
@@ -338,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImportProblem, prompt_sets.PromptSetError, SyntaxError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"imported prompt set {ps.name!r} into {ps.source} (hash {ps.digest}; runs record {ps.pinned})")
+    print(f"imported prompt set {ps.name!r} from {args.checkout} ({commit_of(Path(args.checkout))}) into {ps.source}")
+    print(f"hash {ps.digest}; runs record --prompt_set {ps.pinned}")
     print("fields: " + ", ".join(sorted(ps.texts)))
     pools = (
         f"{n} ({' '.join(str(s.code) for s in p.strategies)}; unknown {p.unknown.code})" for n, p in ps.pools.items()

@@ -112,3 +112,9 @@ def test_a_failed_import_leaves_the_previous_set(tmp_path):
     with pytest.raises(prompt_sets.PromptSetError, match="roles"):
         mod.import_reference(broken, dest)
     assert prompt_sets.load_folder(dest).digest == first.digest
+
+
+def test_the_hash_is_of_the_texts_not_of_where_the_checkout_was(tmp_path, imported):
+    shutil.copytree(FIXTURE, tmp_path / "elsewhere")
+    again = importer().import_reference(tmp_path / "elsewhere", tmp_path / "set")
+    assert again.digest == imported.digest
