@@ -43,6 +43,7 @@ FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 POOLED_FIELDS = ("spm",)
 MANIFEST = "set.txt"
+MANIFEST_KEYS = ("name", "description", "codes", "unknown", "spm_repeats", "spm_max_tokens")
 
 # {name} is a placeholder; {{name}} is the literal text {name}; every other brace is literal (LaTeX stays as is).
 _SLOT = re.compile(r"\{\{([a-z_][a-z0-9_]*)\}\}|\{([a-z_][a-z0-9_]*)\}")
@@ -168,6 +169,9 @@ def _manifest(folder: Path) -> dict[str, str]:
         if not sep:
             raise PromptSetError(f"{path}:{i}: expected 'key: value', got {line!r}")
         key = " ".join(key.split())
+        if key not in MANIFEST_KEYS and not re.fullmatch(r"(pool \d+|example \S+)", key):
+            fields = ", ".join(MANIFEST_KEYS)
+            raise PromptSetError(f"{path}:{i}: unknown field {key!r} (fields: {fields}, pool N, example N)")
         if key in out:
             raise PromptSetError(f"{path}:{i}: {key!r} given twice")
         out[key] = value.strip()

@@ -43,6 +43,7 @@ def test_shipped_set_loads_with_its_pools_roles_and_pinned_name():
         (lambda d: (d / "strategies" / "B.txt").write_text("Name\nhint\n"), "code 'B' is not one of the set's numbers"),
         (lambda d: shutil.rmtree(d / "roles"), "field 'roles'"),
         (lambda d: (d / "set.txt").write_text("name: x\ncodes: digits\n"), "field 'codes'"),
+        (lambda d: (d / "set.txt").write_text((d / "set.txt").read_text() + "spm_repeat: yes\n"), "'spm_repeat'"),
         (lambda d: (d / "spm-6.txt").write_text("{problem} {hint}\n"), "spm-6.txt: field 'spm' has unknown"),
     ],
 )
