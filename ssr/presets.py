@@ -43,7 +43,8 @@ def _tiny() -> dict[str, Any]:
 def _smoke() -> dict[str, Any]:
     """The tiny models at the smallest budgets that still take several steps, all problems at once:
     for running whole commands (the paper's 30 AIME problems x 3 repeats) as a plumbing check."""
-    return _tiny() | {"token_budget": 16, "max_step_tokens": 8, "max_concurrent_problems": 128}
+    # KV sized so the plan keeps all 128 at once (3 paths x ~570 tokens each, with its prompt allowance)
+    return _tiny() | {"token_budget": 16, "max_step_tokens": 8, "max_concurrent_problems": 128, "kv_cache_gib": 0.5}
 
 
 def _cpu_demo() -> dict[str, Any]:
