@@ -12,7 +12,7 @@
 # mark any latency measured under batching. Evals (spec_eval.py --alpha 0.047, baseline_eval.py for Figure 2)
 # write OUTPUT/eval/<table or figure>/<dataset>/ (summary.json/csv, plots, report.html).
 #
-# Usage:  bash scripts/paper.sh [--datasets aime,math,live] [--arms NAMES|table1|figure2|figure3|figure4]
+# Usage:  bash scripts/paper.sh [--datasets aime,math,live] [--arms NAMES|table1|figure2|figure3|figure4] [--repeats 6]
 #                               [--output_dir results/paper] [--no_latency] [--own_prompts] [--dry_run]
 # --dry_run prints every command and the runs (problem x repeat records) per arm, and runs nothing.
 # Needs the authors' prompt texts imported once:

@@ -85,6 +85,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--problem_id", default=None, help="run these ids instead of the paper's (a check on a small machine)"
     )
+    p.add_argument("--repeats", type=int, default=REPEATS, help="the accuracy arms' repeats (default: 6, the paper's)")
     p.add_argument("--no_latency", action="store_true", help="skip the one-problem-at-a-time latency runs")
     p.add_argument("--own_prompts", action="store_true", help="run with the project's prompt set (no reference set)")
     p.add_argument("--dry_run", action="store_true", help="print every command and the runs per arm; run nothing")
@@ -105,6 +106,8 @@ def count(spec: str, default: tuple[str, int]) -> int:
 
 def plan(o: argparse.Namespace) -> tuple[list[tuple[str, str, list[str]]], list[str]]:
     """(kind, label, argv) of every command, and the runs-per-arm lines."""
+    if o.repeats < 1:
+        raise SystemExit("paper.sh: --repeats must be >= 1")
     datasets = _names(o.datasets, DATASETS, "dataset")
     arms = _names(o.arms, BY_NAME, "arm")
     out = Path(o.output_dir)
@@ -118,9 +121,9 @@ def plan(o: argparse.Namespace) -> tuple[list[tuple[str, str, list[str]]], list[
         for name in arms:
             arm = BY_NAME[name]
             base = [o.python, arm.script, *common, *arm.args]
-            accuracy = ["--repeat_id", str(REPEATS), "--output_dir", str(acc / name)]
+            accuracy = ["--repeat_id", str(o.repeats), "--output_dir", str(acc / name)]
             cmds.append(("gen", f"{ds} {name} accuracy", [*base, *accuracy]))
-            line = f"runs: {name:<15} {ds:<5} accuracy={n * REPEATS} ({n} problems x {REPEATS} repeats, batched)"
+            line = f"runs: {name:<15} {ds:<5} accuracy={n * o.repeats} ({n} problems x {o.repeats} repeats, batched)"
             if name in LATENCY_ARMS and not o.no_latency:
                 latency = ["--repeat_id", "1", "--max_concurrent_problems", "1", "--output_dir", str(lat / name)]
                 cmds.append(("gen", f"{ds} {name} latency", [*base, *latency]))
