@@ -88,17 +88,9 @@ NO_REFERENCE_NOTE = (
 
 def reference_set_imported() -> bool:
     """Whether the user has imported the authors' prompt texts as the ``reference`` set."""
-    try:
-        from ssr.prompt_sets import reference_available
-    except ImportError:  # prompt sets as data have not landed in this checkout: nothing can be imported yet
-        return False
+    from ssr.prompt_sets import reference_available
+
     return bool(reference_available())
-
-
-def _paper_prompt_format() -> str:
-    from ssr.prompts import PROMPT_FORMATS
-
-    return PAPER_PROMPT_FORMAT if PAPER_PROMPT_FORMAT in PROMPT_FORMATS else "raw"
 
 
 def _paper() -> dict[str, Any]:
@@ -108,7 +100,7 @@ def _paper() -> dict[str, Any]:
         "target_model": PAPER_TARGET,
         "draft_model": PAPER_DRAFT,
         # the authors send plain text to both models: their code notes that chat templates lowered accuracy
-        "prompt_format": _paper_prompt_format(),
+        "prompt_format": PAPER_PROMPT_FORMAT,
         "score_threshold": 7.0,
         "score_method": "greedy",
         "token_budget": 8192,
