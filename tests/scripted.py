@@ -115,3 +115,17 @@ def chat_user_text(rendered: str) -> str:
 
 
 __all__ = ["ChatPrompt", "ScriptedEngine", "hashed_steps", "hashed_scores", "chat_user_text", "stable_int"]
+
+
+def comparable_records(folder) -> dict:
+    """``{(problem_id, repeat): stored record}`` of a run folder without what differs between two equal runs
+    (timings, the config naming its folder), so runs can be compared record for record."""
+    from ssr.records import load_records, to_json
+
+    out = {}
+    for r in load_records(folder).records:
+        rec = to_json(r)
+        for key in ("timing", "config"):
+            rec.pop(key, None)
+        out[(r.problem_id, r.repeat)] = rec
+    return out

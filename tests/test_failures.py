@@ -8,11 +8,11 @@ import types
 
 import pytest
 
-from scripted import ScriptedEngine, hashed_steps
+from scripted import ScriptedEngine, comparable_records, hashed_steps
 from ssr.config import RunConfig
 from ssr.datasets import Problem
 from ssr.engines.base import EngineError, EngineGone
-from ssr.records import is_complete, load_records, to_json
+from ssr.records import is_complete
 from ssr.runner import run_dir, run_experiment
 
 PROBLEMS = [Problem("math", i, f"Problem number {i}: compute {i}+{i}.", str(i % 3), {}) for i in range(6)]
@@ -54,15 +54,6 @@ def config(tmp_path, **kw) -> RunConfig:
     return RunConfig(**(base | kw))
 
 
-def records(folder) -> dict:
-    out = {}
-    for r in load_records(folder).records:
-        rec = to_json(r)
-        for key in ("timing", "_path", "config"):
-            rec.pop(key, None)
-        out[(r.problem_id, r.repeat)] = rec
-    return out
-
 
 # the second draft round of problem 3 (both repeats): the failure comes after the problem has made progress
 MARKER = "Problem number 3:"
@@ -82,7 +73,7 @@ class SecondRound(Failing):
 def test_a_failing_problem_costs_only_itself_and_a_rerun_retries_it(tmp_path, capsys):
     clean = config(tmp_path / "clean")
     run_experiment(clean, PROBLEMS, engines())
-    expected = records(run_dir(clean))
+    expected = comparable_records(run_dir(clean))
 
     cfg = config(tmp_path / "run")
     eng = engines()
@@ -91,7 +82,7 @@ def test_a_failing_problem_costs_only_itself_and_a_rerun_retries_it(tmp_path, ca
 
     assert sorted((f.problem_id, f.repeat) for f in summary.failed) == [(3, 0), (3, 1)]
     assert all("prompt too long" in f.message for f in summary.failed)
-    got = records(run_dir(cfg))
+    got = comparable_records(run_dir(cfg))
     assert set(got) == set(expected) - {(3, 0), (3, 1)}
     assert got == {k: v for k, v in expected.items() if k in got}  # the others as if nothing had failed
     assert not list(run_dir(cfg).glob("problem_3_*"))
@@ -108,7 +99,7 @@ def test_a_failing_problem_costs_only_itself_and_a_rerun_retries_it(tmp_path, ca
     again = run_experiment(cfg, PROBLEMS, engines())
     assert sorted(p.name for p in again.written) == ["problem_3_repeat_0.json", "problem_3_repeat_1.json"]
     assert again.skipped == 10 and not again.failed
-    assert records(run_dir(cfg)) == expected
+    assert comparable_records(run_dir(cfg)) == expected
 
 
 def test_a_lone_failing_problem_is_not_retried(tmp_path):
@@ -123,7 +114,7 @@ def test_a_lone_failing_problem_is_not_retried(tmp_path):
 def test_engine_gone_stops_the_run_and_keeps_the_finished_files(tmp_path):
     clean = config(tmp_path / "clean", max_concurrent_problems=2)
     run_experiment(clean, PROBLEMS, engines())
-    expected = records(run_dir(clean))
+    expected = comparable_records(run_dir(clean))
 
     cfg = config(tmp_path / "run", max_concurrent_problems=2)
     eng = engines(gone_after=12)
@@ -134,7 +125,7 @@ def test_engine_gone_stops_the_run_and_keeps_the_finished_files(tmp_path):
     files = sorted(folder.glob("problem_*.json"))
     assert 0 < len(files) < 12, "the engine should have gone part-way"
     assert all(is_complete(f) for f in files) and not list(folder.glob(".*"))  # no partial, no temporary file
-    got = records(folder)
+    got = comparable_records(folder)
     assert got == {k: expected[k] for k in got}
     saved = json.loads((folder / "run_summary.json").read_text())
     assert saved["stopped"].startswith("EngineGone: the draft server stayed unreachable")

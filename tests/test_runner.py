@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scripted import ScriptedEngine, hashed_steps
+from scripted import ScriptedEngine, comparable_records, hashed_steps
 from ssr.config import RunConfig
 from ssr.datasets import Problem
 from ssr.records import is_complete, load_records, to_json
@@ -45,13 +45,6 @@ def config(tmp_path, **kw) -> RunConfig:
     return RunConfig(**base)
 
 
-def strip_volatile(record: dict) -> dict:
-    record = dict(record)
-    for key in ("timing", "_path", "config"):
-        record.pop(key, None)
-    return record
-
-
 def test_writes_one_complete_file_per_problem_and_repeat(tmp_path):
     cfg = config(tmp_path)
     report = run_experiment(cfg, PROBLEMS[:3], engines())
@@ -75,8 +68,8 @@ def test_results_do_not_depend_on_how_many_problems_run_at_once(tmp_path):
     e1, e16 = engines(), engines()
     run_experiment(one, PROBLEMS, e1)
     run_experiment(many, PROBLEMS, e16)
-    a = {(r.problem_id, r.repeat): strip_volatile(to_json(r)) for r in load_records(tmp_path / "a").records}
-    b = {(r.problem_id, r.repeat): strip_volatile(to_json(r)) for r in load_records(tmp_path / "b").records}
+    a = comparable_records(tmp_path / "a")
+    b = comparable_records(tmp_path / "b")
     assert a == b and len(a) == 14
     # and batching really happened: far fewer, larger draft calls
     assert len(e16["draft"].calls) < len(e1["draft"].calls) / 4
@@ -104,7 +97,7 @@ KILL_SCRIPT = textwrap.dedent(
     """
     import sys, time
     sys.path.insert(0, {tests!r})
-    from scripted import ScriptedEngine, hashed_steps
+    from scripted import ScriptedEngine, comparable_records, hashed_steps
     from ssr.config import RunConfig
     from ssr.datasets import Problem
     from ssr.runner import run_experiment
