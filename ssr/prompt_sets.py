@@ -366,7 +366,7 @@ def locate(name: str) -> Path:
 def load(value: str = "ssr") -> PromptSet:
     """The set ``--prompt_set`` names; ``name#hash`` must still have that hash."""
     name, pin = split_pin(value)
-    ps = load_folder(locate(name))
+    ps = _read_set(name)
     if pin is not None and pin != ps.digest:
         raise PromptSetError(
             f"--prompt_set {value}: the texts in {ps.source} changed since (hash now {ps.digest}); "
@@ -383,9 +383,15 @@ def pinned(value: str) -> str:
     if pin is not None:
         return value
     try:
-        return f"{name}#{load_folder(locate(name)).digest}"
+        return f"{name}#{_read_set(name).digest}"
     except PromptSetError:
         return value
+
+
+def _read_set(name: str) -> PromptSet:
+    """The set ``name`` (no pin): a shipped one from the process's cache, as ``ssr.prompts`` reads it, so the
+    run identity (computed for every record a resumed run checks) does not re-read and re-hash its files."""
+    return shipped(name) if name in SHIPPED else load_folder(locate(name))
 
 
 _SHIPPED_CACHE: dict[str, PromptSet] = {}
