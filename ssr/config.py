@@ -29,7 +29,7 @@ from ssr.aggregation import FAST_MODES, TIE_BREAKS
 from ssr.datasets import DATASET_NAMES
 from ssr.extraction import ANSWER_RULES
 from ssr.engines import BACKENDS, default_backend
-from ssr.methods import METHOD_NAMES, method
+from ssr.methods import METHOD_NAMES, SCHEDULES, method
 from ssr.prompts import POOL_SIZES, PROMPT_FORMATS, SCORE_METHODS, SCORE_PROMPTS
 
 SETTING, SCOPE, FLAG = "setting", "scope", "flag"
@@ -226,6 +226,18 @@ class RunConfig:
     api_key_env: str = _option(
         "OPENAI_API_KEY", "environment variable holding the servers' API key", role=SCOPE, group=M
     )
+    target_cpus: str | None = _option(
+        None,
+        "async schedule, vLLM on CPU: the target engine's cores, e.g. 0 or 0-5 (default: all but the draft's)",
+        role=SCOPE,
+        group=M,
+    )
+    draft_cpus: str | None = _option(
+        None,
+        "async schedule, vLLM on CPU: the draft engine's cores (default: the last core)",
+        role=SCOPE,
+        group=M,
+    )
     request_timeout: float = _option(600.0, "seconds to wait for a server's answer", role=SCOPE, group=M)
     device: str | None = _option(
         None, "transformers backend: cpu or cuda; default: cuda when available", role=SCOPE, group=M
@@ -281,6 +293,20 @@ class RunConfig:
     )
     fast: int = _option(
         0, "0 off; 1: stop at the first finished path; 2: at two agreeing paths", group=SD, choices=FAST_MODES
+    )
+    schedule: str = _option(
+        "lockstep",
+        "lockstep: every running path's step in one round of batched calls (draft, score, rewrite); async: each "
+        "path advances on its own, draft and target working at once on their own cores or GPUs (same records)",
+        group=SD,
+        choices=SCHEDULES,
+    )
+    predraft: bool = _option(
+        True,
+        "async schedule: draft a path's next step while its current one is scored (cancelled if the step is "
+        "rejected); off: the draft waits for the score",
+        group=SD,
+        form="bool",
     )
     # --- running
     max_concurrent_problems: int = _option(
@@ -414,6 +440,15 @@ def validate(cfg: RunConfig) -> None:
         prompt_sets.load(cfg.prompt_set)  # validated once, at start: a bad set names its file and field
     except prompt_sets.PromptSetError as exc:
         checks.append((False, str(exc)))
+    if cfg.schedule == "async":
+        if not method(cfg.method).speculative:
+            checks.append((False, f"--schedule async is for the speculative methods (spec, ssr), not {cfg.method}"))
+        if cfg.backend == "hf":
+            checks.append((
+                False,
+                "--schedule async needs two engines working at once: the transformers backend runs one model at a "
+                "time in this process; use --backend vllm or servers (--backend openai), or --schedule lockstep",
+            ))
     problems = [message for ok, message in checks if not ok]
     if problems:
         raise ConfigError("; ".join(problems))

@@ -33,9 +33,12 @@ COMMON_SETTINGS = frozenset({
 })
 SPECULATIVE_SETTINGS = frozenset({
     "draft_model", "draft_tokenizer", "draft_engine_args", "max_step_tokens", "score_threshold", "score_method",
-    "score_prompt", "fast", "tie_break",
+    "score_prompt", "fast", "tie_break", "schedule",
 })
 SPM_SETTINGS = frozenset({"method_num", "strategy_pool_size"})
+# How a speculative method's requests are served (``ssr.scheduler`` and ``ssr.async_schedule``). The records
+# are the same under both; the schedule is part of the identity so that runs of each land in their own folder.
+SCHEDULES = ("lockstep", "async")
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,21 @@ def _score_prompt_tag(cfg: Any) -> list[TagPart]:
     return [] if cfg.score_prompt == "continuation" else [(("score_prompt",), f"score-{cfg.score_prompt}")]
 
 
+def _schedule_tag(cfg: Any) -> list[TagPart]:
+    schedule = getattr(cfg, "schedule", "lockstep")  # a record older than schedules ran lock-step
+    if schedule == "lockstep":
+        return []
+    return [(("schedule", "predraft"), schedule + ("" if getattr(cfg, "predraft", True) else "-nopredraft"))]
+
+
+def _speculative_settings(cfg: Any) -> frozenset[str]:
+    # pre-drafting is an option of the async schedule only: under lock-step it changes nothing
+    return SPECULATIVE_SETTINGS | ({"predraft"} if getattr(cfg, "schedule", "lockstep") == "async" else frozenset())
+
+
 def _spec_tag(cfg: Any) -> list[TagPart]:
     role = [(("use_role_prompts",), "role")] if cfg.use_role_prompts else []
-    return _scoring_tag(cfg, "num_paths") + role + _score_prompt_tag(cfg)
+    return _scoring_tag(cfg, "num_paths") + role + _score_prompt_tag(cfg) + _schedule_tag(cfg)
 
 
 def _ssr_tag(cfg: Any) -> list[TagPart]:
@@ -107,6 +122,7 @@ def _ssr_tag(cfg: Any) -> list[TagPart]:
         _scoring_tag(cfg, "method_num")
         + [(("strategy_pool_size",), f"pool{cfg.strategy_pool_size}"), (("fast",), f"fast{cfg.fast}")]
         + _score_prompt_tag(cfg)
+        + _schedule_tag(cfg)
     )
 
 
@@ -144,7 +160,7 @@ METHODS: dict[str, Method] = {
             uses_spm=lambda cfg: False,
             path_count=lambda cfg: cfg.num_paths,
             tag_of=_spec_tag,
-            settings_of=lambda cfg: SPECULATIVE_SETTINGS | {"num_paths", "use_role_prompts"},
+            settings_of=lambda cfg: _speculative_settings(cfg) | {"num_paths", "use_role_prompts"},
         ),
         # SPM strategy selection + step-level speculative decoding, with fast modes
         Method(
@@ -155,7 +171,7 @@ METHODS: dict[str, Method] = {
             uses_spm=lambda cfg: True,
             path_count=lambda cfg: cfg.method_num,
             tag_of=_ssr_tag,
-            settings_of=lambda cfg: SPECULATIVE_SETTINGS | SPM_SETTINGS,
+            settings_of=lambda cfg: _speculative_settings(cfg) | SPM_SETTINGS,
         ),
     )
 }

@@ -170,6 +170,10 @@ class Record:
     # the engine plan the run resolved (ssr.plan): hardware, per-engine layout and memory, versions; None
     # in records written before plans existed, or by callers that pass engines in
     plan: dict[str, Any] | None = None
+    # how the requests were served (``ssr.timeline``): the schedule, each request's timeline (engine, phase,
+    # path, step, submit and end seconds from the problem's start, tokens, cancelled or wasted), each engine's
+    # busy seconds, their overlap and the critical path; None in records older than timelines
+    schedule: dict[str, Any] | None = None
     complete: bool = True
     schema_version: int = SCHEMA_VERSION
     source: pathlib.Path | None = None  # the file it was read from
@@ -247,6 +251,7 @@ def to_json(record: Record) -> dict[str, Any]:
         "timing": dataclasses.asdict(r.timing),
         "models": r.models,
         **({"plan": r.plan} if r.plan is not None else {}),
+        **({"schedule": r.schedule} if r.schedule is not None else {}),
         "config": r.config,
     }
 

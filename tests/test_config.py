@@ -253,6 +253,8 @@ SCOPE_AND_FLAGS = {
     "request_timeout",
     "device",
     "max_concurrent_problems",
+    "target_cpus",
+    "draft_cpus",
     "preset",
     "extra",
     "overwrite",
@@ -269,12 +271,14 @@ SPECULATIVE = {
     "score_prompt",
     "fast",
     "tie_break",
+    "schedule",
+    "predraft",  # an option of the async schedule: the base config runs lock-step
 }
 IGNORED = {
     "base": SPECULATIVE | {"num_paths", "use_role_prompts", "method_num", "strategy_pool_size", "use_method_prompts"},
     "parallel": (SPECULATIVE - {"tie_break"}) | {"method_num", "strategy_pool_size"},  # plain prompts: no SPM
-    "spec": {"method_num", "strategy_pool_size", "use_method_prompts"},
-    "ssr": {"num_paths", "use_role_prompts", "use_method_prompts"},
+    "spec": {"method_num", "strategy_pool_size", "use_method_prompts", "predraft"},
+    "ssr": {"num_paths", "use_role_prompts", "use_method_prompts", "predraft"},
 }
 OTHER = {
     "backend": "hf",
@@ -288,6 +292,7 @@ OTHER = {
     "tensor_parallel_size": 2,
     "draft_tensor_parallel_size": 2,
     "shard": "1/2",
+    "schedule": "async",
     "target_engine_args": '{"max_num_seqs": 8}',
     "draft_engine_args": '{"max_num_seqs": 8}',
 }
@@ -402,3 +407,26 @@ def test_swap_keeps_a_typed_one_problem_at_a_time(monkeypatch):
     typed = config_from_args("base", parser(), ["--max_concurrent_problems", "1"])
     untyped = config_from_args("base", parser(), [])
     assert (typed.max_concurrent_problems, untyped.max_concurrent_problems) == (1, 128)
+
+
+@pytest.mark.parametrize("method", ["spec", "ssr"])
+def test_the_schedule_names_its_own_folder_and_predraft_counts_only_under_async(method):
+    from ssr.config import identity, run_tag
+
+    lock = RunConfig(method=method)
+    asyn = RunConfig(method=method, schedule="async")
+    assert run_tag(asyn) == run_tag(lock) + "_async"
+    assert run_tag(RunConfig(method=method, schedule="async", predraft=False)) == run_tag(lock) + "_async-nopredraft"
+    assert run_tag(RunConfig(method=method, predraft=False)) == run_tag(lock)
+    assert "predraft" not in identity(lock) and identity(asyn)["predraft"] is True
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [({"method": "base"}, "speculative methods"), ({"backend": "hf"}, "transformers backend")],
+)
+def test_the_async_schedule_refuses_what_it_cannot_run(changes, words):
+    from ssr.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match=words):
+        validate(RunConfig(**{"schedule": "async", "method": "ssr", **changes}))

@@ -180,6 +180,37 @@ class Engine(abc.ABC):
     def count_tokens(self, text: str) -> int:
         raise NotImplementedError
 
+    # ------------------------------------------------ the asynchronous interface (``--schedule async``)
+    #: whether ``agenerate``/``ascore_digits`` let this engine work while the other one does
+    supports_async: bool = False
+
+    async def agenerate(
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | Sequence[SamplingParams],
+        sessions: Sequence[str] | None = None,
+    ) -> list[GenerationResult]:
+        """``generate`` awaitable from any event loop, so that many requests of both engines are in flight at
+        once. Cancelling the awaiting task aborts the requests in the engine (their work stops)."""
+        raise EngineError(self._no_async())
+
+    async def ascore_digits(
+        self, prompts: Sequence[Prompt], sessions: Sequence[str] | None = None
+    ) -> list[ScoreResult]:
+        """``score_digits`` awaitable from any event loop (see ``agenerate``)."""
+        raise EngineError(self._no_async())
+
+    def requests_in_flight(self) -> int | None:
+        """Requests the engine is working on now (None: it cannot tell): after a run, 0 means no request was
+        left running, cancelled ones included."""
+        return None
+
+    def _no_async(self) -> str:
+        return (
+            f"the {self.backend} engine has no asynchronous interface, so it cannot serve --schedule async "
+            "(use vLLM in this process or OpenAI-compatible servers, or --schedule lockstep)"
+        )
+
     def reset_cache(self) -> None:
         """Forget cached prompt prefixes, so the next request starts cold (benchmarks); no-op if none."""
 
