@@ -114,9 +114,33 @@ class LoopThread:
             raise
 
     async def run_async(self, coro: Awaitable[T]) -> T:
-        if asyncio.get_running_loop() is self.loop:
+        """Cancelled, it cancels ``coro`` on this loop and returns only once ``coro`` has ended, so an
+        engine's requests are aborted (not still running) when the caller's cancellation completes."""
+        caller = asyncio.get_running_loop()
+        if caller is self.loop:
             return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+        done = asyncio.Event()
+        holder: list[asyncio.Future] = []
+
+        def wake(_: Any) -> None:
+            try:
+                caller.call_soon_threadsafe(done.set)
+            except RuntimeError:  # the caller's loop closed meanwhile
+                pass
+
+        def start() -> None:
+            task = asyncio.ensure_future(coro, loop=self.loop)
+            task.add_done_callback(wake)
+            holder.append(task)
+
+        self.loop.call_soon_threadsafe(start)
+        try:
+            await done.wait()
+        except asyncio.CancelledError:
+            self.loop.call_soon_threadsafe(lambda: holder[0].cancel())  # runs after ``start``: callbacks keep order
+            await done.wait()
+            raise
+        return holder[0].result()
 
     def close(self) -> None:
         if self.loop.is_closed():

@@ -123,6 +123,7 @@ def session_keys(sessions: Sequence[str] | None, n: int) -> list[str | None]:
 
 class OpenAIEngine(Engine):
     backend = "openai"
+    supports_async = True
 
     def __init__(
         self,
@@ -158,6 +159,7 @@ class OpenAIEngine(Engine):
         self.max_model_len = max_model_len
         self._send_vllm_extras = True
         self.partial_digit_scores = 0
+        self._on_wire = 0  # requests sent and not yet answered (changed only on the engine's loop)
         self._info: ModelInfo | None = None
         pool_args = dict(
             role=role, api_key=api_key, timeout=timeout, max_inflight=max_inflight, wait_for_server=wait_for_server,
@@ -266,8 +268,20 @@ class OpenAIEngine(Engine):
     ) -> list[GenerationResult]:
         return await gather_all([self._generation(t, p, k) for t, p, k in zip(texts, plist, keys)])
 
+    def requests_in_flight(self) -> int | None:
+        """Requests on the wire: a cancelled one leaves the count when its connection is dropped (vLLM's
+        server aborts a request whose client went away)."""
+        return self._on_wire
+
+    async def _send(self, body: dict[str, Any], key: str | None) -> dict[str, Any]:
+        self._on_wire += 1
+        try:
+            return await self.pool.request("POST", "/completions", body, key)
+        finally:
+            self._on_wire -= 1
+
     async def _generation(self, text: str | list[int], p: SamplingParams, key: str | None) -> GenerationResult:
-        data = await self.pool.request("POST", "/completions", generation_body(self.model, text, p), key)
+        data = await self._send(generation_body(self.model, text, p), key)
         try:
             choice = data["choices"][0]
         except (KeyError, IndexError, TypeError) as exc:
@@ -294,9 +308,7 @@ class OpenAIEngine(Engine):
     async def _score(self, text: str | list[int], key: str | None) -> ScoreResult:
         restricted = self._send_vllm_extras
         try:
-            data = await self.pool.request(
-                "POST", "/completions", scoring_body(self.model, text, self._digit_ids if restricted else None), key
-            )
+            data = await self._send(scoring_body(self.model, text, self._digit_ids if restricted else None), key)
         except RequestRejected as exc:
             if not (restricted and names_digit_fields(exc)):
                 raise
@@ -304,7 +316,7 @@ class OpenAIEngine(Engine):
                 log.warning("%s rejected vLLM's digit restriction (%s); scoring with plain logprobs from now on",
                             exc.url, exc.message)
                 self._send_vllm_extras = False
-            data = await self.pool.request("POST", "/completions", scoring_body(self.model, text, None), key)
+            data = await self._send(scoring_body(self.model, text, None), key)
         try:
             top = (data["choices"][0].get("logprobs") or {}).get("top_logprobs") or [{}]
         except (KeyError, IndexError, TypeError, AttributeError) as exc:

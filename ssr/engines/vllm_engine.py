@@ -210,13 +210,20 @@ class VLLMEngine(Engine):
         print(f"loading {role} {self.model} on {where or _where(engine_args)} ...", file=say, flush=True)
         start = time.monotonic()
         try:
-            self.llm = LLM(**engine_args)
+            self.llm = self._load(LLM, engine_args)
         except Exception as exc:  # noqa: BLE001 - vLLM raises many kinds at start-up
             self._restore_env()
             raise EngineError(f"vLLM could not load {self.model!r} ({self._describe()}): {exc}") from exc
         print(f"{role} ready in {time.monotonic() - start:.0f} s", file=say, flush=True)
-        self.max_model_len: int | None = int(self.llm.llm_engine.model_config.max_model_len)
+        self.max_model_len: int | None = int(self._model_config().max_model_len)
         self._info: ModelInfo | None = None
+
+    def _load(self, LLM: Any, engine_args: dict[str, Any]) -> Any:  # noqa: N803 - the vLLM class
+        """Start the engine (``VLLMAsyncEngine`` starts an ``AsyncLLM`` instead)."""
+        return LLM(**engine_args)
+
+    def _model_config(self) -> Any:
+        return self.llm.llm_engine.model_config
 
     def _restore_env(self) -> None:
         for key, value in self._saved_env.items():
@@ -275,7 +282,11 @@ class VLLMEngine(Engine):
         if not prompts:
             return []
         token_prompts = self._token_prompts(prompts)
-        vparams = [
+        outs = self._run(token_prompts, self._generation_params(plist))
+        return [self._generation_result(out) for out in outs]
+
+    def _generation_params(self, plist: Sequence[SamplingParams]) -> list[Any]:
+        return [
             self._VSamplingParams(
                 temperature=p.temperature,
                 top_p=p.top_p,
@@ -285,22 +296,19 @@ class VLLMEngine(Engine):
             )
             for p in plist
         ]
-        outs = self._run(token_prompts, vparams)
-        results = []
-        for out in outs:
-            o = out.outputs[0]
-            finish = "length" if o.finish_reason == "length" else "stop"
-            results.append(
-                GenerationResult(
-                    text=o.text,
-                    finish_reason=finish,
-                    prompt_tokens=len(out.prompt_token_ids),
-                    completion_tokens=len(o.token_ids),
-                    cached_prompt_tokens=out.num_cached_tokens,
-                    stop_reason=o.stop_reason if isinstance(o.stop_reason, str) else None,
-                )
-            )
-        return results
+
+    @staticmethod
+    def _generation_result(out: Any) -> GenerationResult:
+        """One finished ``vllm.RequestOutput`` as a ``GenerationResult``."""
+        o = out.outputs[0]
+        return GenerationResult(
+            text=o.text,
+            finish_reason="length" if o.finish_reason == "length" else "stop",
+            prompt_tokens=len(out.prompt_token_ids),
+            completion_tokens=len(o.token_ids),
+            cached_prompt_tokens=out.num_cached_tokens,
+            stop_reason=o.stop_reason if isinstance(o.stop_reason, str) else None,
+        )
 
     def digit_sampling_params(self) -> Any:
         """The vLLM params of one scoring request (see the module docstring)."""
@@ -316,35 +324,32 @@ class VLLMEngine(Engine):
             return []
         token_prompts = self._token_prompts(prompts)
         outs = self._run(token_prompts, self.digit_sampling_params())
-        results = []
-        for out in outs:
-            o = out.outputs[0]
-            if not o.logprobs:
-                raise EngineError(f"vLLM returned no logprobs when scoring with {self.model!r}")
-            first = o.logprobs[0]
-            lps = [first[t].logprob if t in first else None for t in self._digit_ids]
-            missing = [d for d, lp in enumerate(lps) if lp is None]
-            if missing:
-                raise EngineError(f"vLLM returned no logprob for digit(s) {missing} when scoring with {self.model!r}")
-            results.append(
-                ScoreResult(
-                    probs=normalise_digit_logprobs(lps),
-                    prompt_tokens=len(out.prompt_token_ids),
-                    cached_prompt_tokens=out.num_cached_tokens,
-                )
-            )
-        return results
+        return [self._score_result(out) for out in outs]
+
+    def _score_result(self, out: Any) -> ScoreResult:
+        """One finished scoring request (``digit_sampling_params``) as a ``ScoreResult``."""
+        o = out.outputs[0]
+        if not o.logprobs:
+            raise EngineError(f"vLLM returned no logprobs when scoring with {self.model!r}")
+        first = o.logprobs[0]
+        lps = [first[t].logprob if t in first else None for t in self._digit_ids]
+        missing = [d for d, lp in enumerate(lps) if lp is None]
+        if missing:
+            raise EngineError(f"vLLM returned no logprob for digit(s) {missing} when scoring with {self.model!r}")
+        return ScoreResult(
+            probs=normalise_digit_logprobs(lps),
+            prompt_tokens=len(out.prompt_token_ids),
+            cached_prompt_tokens=out.num_cached_tokens,
+        )
 
     def info(self) -> ModelInfo:
         if self._info is None:
             try:
-                hf_config = self.llm.llm_engine.model_config.hf_config
+                hf_config = self._model_config().hf_config
             except Exception:  # noqa: BLE001
                 hf_config = load_config(self.model)
             self._info = model_info_from_config(hf_config, self.model, self.max_model_len)
-            self._info.extra.update(
-                backend="vllm", dtype=str(self.llm.llm_engine.model_config.dtype), on_cpu=self.on_cpu
-            )
+            self._info.extra.update(backend="vllm", dtype=str(self._model_config().dtype), on_cpu=self.on_cpu)
         return self._info
 
     def reset_cache(self) -> None:

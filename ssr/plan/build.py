@@ -32,18 +32,23 @@ def _vllm_plan(role: str, cfg: Any, plan: Any) -> Any:
         raise EngineError(str(exc)) from exc
 
 
+def _async(cfg: Any) -> bool:
+    return getattr(cfg, "schedule", "lockstep") == "async"
+
+
 def build_engine(role: str, cfg: Any, plan: Any = None) -> Engine:
     """Load the ``role`` ("target" or "draft") model of ``cfg`` (an ``ssr.config.RunConfig``, resolved by
     ``ssr.config.resolve``) on ``cfg.backend``.
 
-    * ``vllm``: ``VLLMEngine`` with exactly the engine arguments and environment of the role's
+    * ``vllm``: ``VLLMEngine`` (``VLLMAsyncEngine`` under ``--schedule async``, on the plan's ``cpus`` on CPU)
+      with exactly the engine arguments and environment of the role's
       ``ssr.plan.EnginePlan`` (``plan``, an ``ssr.plan.RunPlan``; made here when not given): TP, GPUs,
       memory share, KV size (1 GiB by default on CPU, where ``dtype="auto"`` means float32), and any
       ``--*_engine_args``.
     * ``openai``: ``OpenAIEngine`` on ``*_base_url`` (required), serving
       ``*_model``; the tokenizer (``*_tokenizer``, else ``*_model``) renders
       prompts locally; the API key is read from ``$<api_key_env>`` when set.
-    * ``hf``: ``HFEngine`` on ``cfg.device`` (default: cuda when available).
+    * ``hf``: ``HFEngine`` on ``cfg.device`` (default: cuda when available); refused under ``--schedule async``.
     """
     backend = cfg.backend
     model, tokenizer, mem, base_url = _role_fields(role, cfg)
@@ -53,10 +58,16 @@ def build_engine(role: str, cfg: Any, plan: Any = None) -> Engine:
                 "backend 'vllm' is not installed: `pip install vllm` (GPU) or `bash scripts/install_cpu.sh` "
                 "(CPU-only machines); or use --backend hf (transformers) or --backend openai (a running server)"
             )
-        from ssr.engines.vllm_engine import VLLMEngine
-
         engine_plan = _vllm_plan(role, cfg, plan)
         where = f"{engine_plan.where()} (TP {engine_plan.tensor_parallel_size})"
+        if _async(cfg):
+            from ssr.engines.vllm_async import VLLMAsyncEngine
+
+            return VLLMAsyncEngine(
+                engine_args=engine_plan.engine_args, env=engine_plan.env, role=role, where=where, cpus=engine_plan.cpus
+            )
+        from ssr.engines.vllm_engine import VLLMEngine
+
         return VLLMEngine(engine_args=engine_plan.engine_args, env=engine_plan.env, role=role, where=where)
     if backend == "openai":
         if not base_urls(base_url):
@@ -76,6 +87,12 @@ def build_engine(role: str, cfg: Any, plan: Any = None) -> Engine:
             max_model_len=cfg.max_model_len,
         )
     if backend == "hf":
+        if _async(cfg):
+            raise EngineError(
+                "--schedule async needs two engines working at once, and the transformers backend (hf, chosen here "
+                "because vLLM is not installed or was not asked for) runs one model at a time in this process: install "
+                "vLLM (bash scripts/install_cpu.sh on CPU), use servers (--backend openai), or --schedule lockstep"
+            )
         if not (engines.installed("torch") and engines.installed("transformers")):
             raise EngineError("backend 'hf' needs torch and transformers: pip install torch transformers")
         from ssr.engines.hf_engine import HFEngine

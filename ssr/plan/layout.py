@@ -30,6 +30,7 @@ from typing import Any, Mapping
 from ssr.config import AUTO, base_urls, engine_args
 from ssr.methods import method as method_of
 from ssr.plan import memory
+from ssr.plan.cpus import assign_cpus
 from ssr.plan.errors import PlanError
 from ssr.plan.hardware import GIB, Hardware, detect
 from ssr.plan.plans import EnginePlan, RunPlan
@@ -415,6 +416,8 @@ def make_plan(cfg: Any, *, hardware: Hardware | None = None, configs: Mapping[st
             for role in roles
         }
         engines, concurrency = _gpu_plan(cfg, roles, shapes, hw, on_cpu, notes)
+        if on_cpu:
+            assign_cpus(cfg, engines)  # --schedule async: each engine on its own cores
     else:
         raise PlanError(f"unknown backend {backend!r}")
     return RunPlan(

@@ -6,6 +6,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from ssr.plan.cpus import format_cpus
 from ssr.plan.hardware import GIB, Hardware
 
 
@@ -15,7 +16,8 @@ class EnginePlan:
 
     Byte figures are per GPU (one tensor-parallel rank); ``kv_capacity_tokens`` is the whole engine's
     (every rank holds its share of every token). ``engine_args`` are exactly the keyword arguments
-    handed to ``vllm.LLM``; ``env`` the environment variables set while the engine lives.
+    handed to ``vllm.LLM``; ``env`` the environment variables set while the engine lives; ``cpus`` the
+cores its processes are pinned to (``ssr.plan.cpus``).
     """
 
     role: str
@@ -35,6 +37,8 @@ class EnginePlan:
     block_size: int | None = None
     device: str | None = None
     base_urls: list[str] | None = None
+    #: the CPU cores the engine's processes are confined to (``--schedule async`` with vLLM on CPU); None: not pinned
+    cpus: list[int] | None = None
     engine_args: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -48,7 +52,7 @@ class EnginePlan:
         if self.backend == "hf":
             return self.device or "default device"
         if not self.gpus:
-            return "CPU"
+            return f"CPU cores {format_cpus(self.cpus)}" if self.cpus else "CPU"
         ids = self.gpus
         if len(ids) > 1 and ids == list(range(ids[0], ids[-1] + 1)):
             return f"GPUs {ids[0]}-{ids[-1]}"
