@@ -134,3 +134,117 @@ def test_block_is_json_and_carries_every_event():
     }
     assert b["critical_path"]["path"] == 1
     assert b["busy_seconds"] == summary(events, 11.0)["busy_seconds"]
+
+
+# --------------------------------------------------------------------------- a run's metrics (ssr.analysis.schedule)
+
+
+def second_problem() -> list[Event]:
+    """One path: draft [0,2], score [2,4] while its next step is pre-drafted [2,5] (used), score [5,6]."""
+    return [
+        Event("draft", "draft", 0, 0, 0.0, 2.0, tokens=10),
+        Event("target", "score", 0, 0, 2.0, 4.0, prompt_tokens=30),
+        Event("draft", "predraft", 0, 1, 2.0, 5.0, tokens=6),
+        Event("target", "score", 0, 1, 5.0, 6.0, prompt_tokens=36),
+    ]
+
+
+def sched_record(pid, events, wall, at_once=1, started_at="", name="async", predraft=True):
+    from tests.test_evaluation import make_path, make_record
+
+    rec = make_record("ssr", "math", pid, 0, "1", "1", [make_path("1")], config={"max_concurrent_problems": at_once})
+    rec["timing"]["started_at"] = started_at
+    rec["timing"]["wall_seconds"] = wall
+    if events is not None:
+        rec["schedule"] = block(name, predraft, events, wall)
+    return rec
+
+
+def test_schedule_metrics_sum_the_problems_of_a_run_one_at_a_time():
+    from ssr.analysis.schedule import OUTSIDE_REQUESTS, schedule_metrics
+
+    records = [sched_record(0, scenario(), 11.0), sched_record(1, second_problem(), 6.0), sched_record(2, None, 3.0)]
+    m = schedule_metrics(records)
+    assert (m.schedule, m.predraft, m.records, m.records_without, m.basis) == ("async", True, 2, 1, "problems")
+    assert m.wall_seconds == pytest.approx(17.0)
+    assert m.busy_seconds == pytest.approx({"target": 6.0 + 3.0, "draft": 7.5 + 5.0})
+    assert m.busy_fraction == pytest.approx({"target": 9.0 / 17, "draft": 12.5 / 17})
+    assert m.busy_fraction == m.problem_busy_fraction
+    assert m.problem_busy_fraction_mean == pytest.approx(
+        {"target": (6 / 11 + 3 / 6) / 2, "draft": (7.5 / 11 + 5 / 6) / 2}
+    )
+    assert m.overlap_fraction == pytest.approx((3.5 + 2.0) / 17)
+    assert (m.predrafts_submitted, m.predrafts_used, m.predrafts_wasted, m.predraft_wasted_tokens) == (3, 2, 1, 7)
+    assert m.predraft_hit_rate == pytest.approx(2 / 3)
+    assert (m.wasted_requests, m.wasted_cancelled, m.wasted_tokens) == (2, 1, {"target": 0, "draft": 7})
+    # critical paths: path 1 of the first problem (10.5 s, 0.5 s with nothing in flight), path 0 of the second (6 s)
+    assert m.critical_path_seconds == pytest.approx(16.5)
+    assert m.critical_path_phase_seconds == pytest.approx(
+        {"select": 1.0, "draft": 4.0 + 2.0, "score": 2.0 + 3.0, "rewrite": 3.0, "predraft": 3.0}
+    )
+    assert m.critical_path_shares == pytest.approx(
+        {"select": 1 / 16.5, "draft": 6 / 16.5, "score": 5 / 16.5, "rewrite": 3 / 16.5, "predraft": 3 / 16.5}
+        | {OUTSIDE_REQUESTS: 0.5 / 16.5}
+    )
+    assert json.loads(json.dumps(m.as_dict()))["busy_fraction"] == pytest.approx(m.busy_fraction)
+
+
+def test_records_without_schedule_blocks_have_no_schedule_metrics():
+    from ssr.analysis.schedule import run_busy, schedule_metrics, timeline_lanes
+
+    old = [sched_record(0, None, 2.0, started_at="2026-11-29T22:00:00Z")]
+    assert schedule_metrics(old) is None and run_busy(old) is None and timeline_lanes(None) is None
+
+
+def test_run_busy_puts_batched_problems_on_one_clock():
+    from ssr.analysis.schedule import problem_start, run_busy, schedule_metrics
+
+    # problem 1 starts 3 s after problem 0: its draft [3,8], its target [5,7] and [8,9] on the run's clock
+    records = [
+        sched_record(0, scenario(), 11.0, at_once=4, started_at="2026-11-29T22:00:00Z"),
+        sched_record(1, second_problem(), 6.0, at_once=4, started_at="2026-11-29T22:00:03Z"),
+        sched_record(2, second_problem(), 6.0, at_once=4, started_at=""),  # no start time: left out
+    ]
+    assert problem_start(records[1])[1] == 1.0
+    rb = run_busy(records)
+    assert (rb.problems, rb.unplaced) == (2, 1)
+    assert rb.wall_seconds == pytest.approx(11.0)
+    assert rb.busy_seconds == pytest.approx({"draft": 8.0 + 1.0, "target": 6.0})  # draft [0,8],[9.5,10.5]; target [3,9]
+    assert rb.overlap_seconds == pytest.approx(5.0)  # [3,8]
+    assert rb.busy_fraction == pytest.approx({"draft": 9 / 11, "target": 6 / 11})
+    # stamps to the second against problems of ~8 s: coarse; to the millisecond: not
+    assert rb.start_resolution_s == 1.0 and rb.coarse
+    fine = [
+        dict(r, timing=dict(r["timing"], started_at=r["timing"]["started_at"].replace("Z", ".000Z"))) for r in records
+    ]
+    assert run_busy(fine[:2]).start_resolution_s == pytest.approx(0.001) and not run_busy(fine[:2]).coarse
+    # batched: the headline fractions are the run's, and the per-problem ones stay beside them
+    m = schedule_metrics(records[:2])
+    assert m.basis == "run" and m.problems_at_once == 4
+    assert m.busy_fraction == pytest.approx(rb.busy_fraction) and m.overlap_fraction == pytest.approx(5 / 11)
+    assert m.problem_busy_fraction == pytest.approx({"draft": 12.5 / 17, "target": 9 / 17})
+    assert any("coarse" in n for n in m.notes)
+    assert schedule_metrics(fine[:2]).notes == []
+
+
+def test_timeline_lanes_stack_requests_in_flight_together():
+    from ssr.analysis.schedule import timeline_lanes
+
+    events = scenario() + [Event("target", "score", 1, 1, 10.5, None)]  # still in flight when the record was written
+    tl = timeline_lanes(block("async", True, events, 11.0))
+    assert [lane["engine"] for lane in tl["lanes"]] == ["target", "draft"]
+    target, draft = tl["lanes"]
+    # by submit, then end: score p0 [3,5] row 0, score p1 [4,6] row 1, score p0 s1 [6,7] row 0 (free since 5),
+    # rewrite [6,9] row 1 (free since 6), the open one [10.5, wall] row 0
+    assert [(b["s"], b["e"], b["r"]) for b in target["bars"]] == [
+        (3.0, 5.0, 0),
+        (4.0, 6.0, 1),
+        (6.0, 7.0, 0),
+        (6.0, 9.0, 1),
+        (10.5, 11.0, 0),
+    ]
+    assert target["rows"] == 2 and target["bars"][-1]["open"] == 1
+    assert [b["r"] for b in draft["bars"]] == [0, 0, 1, 0, 1, 0, 0] and draft["rows"] == 2
+    assert [(b["ph"], b["p"], b["k"]) for b in draft["bars"] if b.get("w")] == [("predraft", 1, 1), ("draft", 0, 2)]
+    assert [(b["ph"], b["p"], b["k"]) for b in draft["bars"] if b.get("c")] == [("draft", 0, 2)]
+    assert tl["wall"] == 11.0 and tl["name"] == "async" and tl["critical_path"]["path"] == 1
