@@ -24,6 +24,7 @@ repeated step or on the budget, never on answer extraction's textual fallbacks.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Sequence
@@ -67,6 +68,9 @@ class Request:
     params: list[SamplingParams] = field(default_factory=list)
     # one key per prompt naming its path ("dataset/problem/repeat/path"): servers keep a path on one replica
     sessions: list[str] = field(default_factory=list)
+    # for the timeline (ssr.timeline): each prompt's path index, and the step index of a speculative round
+    paths: list[int] = field(default_factory=list)
+    step: int | None = None
 
 
 def session_key(key: tuple, path: Any = None) -> str:
@@ -217,6 +221,11 @@ def make_paths(
 Coroutine = Generator[Request, list, ProblemOutcome]
 
 
+def snapshot(path: PathState) -> PathState:
+    """A copy of the path as it stands, that later steps leave alone."""
+    return dataclasses.replace(path, steps=list(path.steps))
+
+
 def generation_prompt(target: Engine) -> str:
     """The target's rendering of an empty assistant turn: the Reasoner reads from it whether the template
     opens a thinking block (every user of a Reasoner probes the target this way)."""
@@ -310,61 +319,63 @@ class Reasoner:
         decision = majority_vote([p.outcome() for p in paths], self.equal, c.tie_break)
         return ProblemOutcome(paths, decision, selection)
 
-    def speculative(self, problem: str, key: tuple, n: int, use_spm: bool) -> Coroutine:
-        """Step-level speculative decoding on every path (spec-reason, and SSR with SPM)."""
+    # --- one speculative step, in pieces both schedules share (ssr.scheduler, ssr.async_schedule) ---------
+    def draft_params(self, key: tuple, path: PathState) -> SamplingParams:
+        """The draft's request for the path's next step: its seed names the path and the step, never a batch,
+        so every schedule sends the same request."""
         c = self.cfg
-        paths, selection = yield from self._paths_for(problem, key, n, use_spm)
-        decision: Decision | None = None
-        rnd = 0
-        while decision is None and any(p.active for p in paths):
-            active = [p for p in paths if p.active]
-            params = [
-                self._sampling(
-                    min(c.max_step_tokens, c.token_budget - p.used_tokens),
-                    request_seed(c.seed, *key, p.index, rnd, "draft"),
-                    [STEP_STOP],
-                )
-                for p in active
-            ]
-            sessions = [session_key(key, p.index) for p in active]
-            drafts = yield Request("draft", "generate", "draft", [p.prompt() for p in active], params, sessions)
-            score_prompts = [self.score_prompt(problem, p, d.text) for p, d in zip(active, drafts)]
-            scores = yield Request("target", "score", "score", score_prompts, [], sessions)
-            values = [step_score(s, c.score_method) for s in scores]
-            rejected = [i for i, v in enumerate(values) if v < c.score_threshold]
-            rewrite_params = [
-                self._sampling(
-                    params[i].max_tokens, request_seed(c.seed, *key, active[i].index, rnd, "rewrite"), [STEP_STOP]
-                )
-                for i in rejected
-            ]
-            rewrite_prompts = [active[i].prompt() for i in rejected]
-            rewrite_sessions = [sessions[i] for i in rejected]
-            rewrites = yield Request("target", "generate", "rewrite", rewrite_prompts, rewrite_params, rewrite_sessions)
-            rewrite_of = dict(zip(rejected, rewrites))
-            for i, (p, d, s, v) in enumerate(zip(active, drafts, scores, values)):
-                rw = rewrite_of.get(i)
-                step = Step(
-                    d.text,
-                    v,
-                    list(s.probs),
-                    rw is None,
-                    rw.text if rw else None,
-                    d.completion_tokens,
-                    rw.completion_tokens if rw else 0,
-                    s.prompt_tokens,
-                    s.cached_prompt_tokens,
-                )
-                p.draft_generated += d.completion_tokens
-                p.target_generated += step.rewrite_tokens
-                apply_step(p, step, rw or d, c.token_budget, self.step_answer)
-                if not p.active and p.answer is None and (fallback := self.extract(p.text)) is not None:
-                    # --answer_rule lenient: a path that ended without a box answers by the textual fallbacks,
-                    # as a direct path does (the boxed rule finds nothing here: a box would have ended it)
-                    p.answer, p.finish_reason = fallback, "answer"
-            rnd += 1
-            if c.fast:
-                decision = fast_decision([p.outcome() for p in paths], c.fast, self.equal, c.tie_break)
+        return self._sampling(
+            min(c.max_step_tokens, c.token_budget - path.used_tokens),
+            request_seed(c.seed, *key, path.index, len(path.steps), "draft"),
+            [STEP_STOP],
+        )
+
+    def rewrite_params(self, key: tuple, path: PathState, max_tokens: int) -> SamplingParams:
+        """The target's rewrite of the path's next step, as long as its draft could be."""
+        seed = request_seed(self.cfg.seed, *key, path.index, len(path.steps), "rewrite")
+        return self._sampling(max_tokens, seed, [STEP_STOP])
+
+    def step_value(self, score: ScoreResult) -> tuple[float, bool]:
+        """The step's score by ``--score_method``, and whether it is rejected (below the threshold)."""
+        value = step_score(score, self.cfg.score_method)
+        return value, value < self.cfg.score_threshold
+
+    def take_step(
+        self, path: PathState, draft: GenerationResult, score: ScoreResult, value: float,
+        rewrite: GenerationResult | None,
+    ) -> None:
+        """Append the scored step (the draft, or its rewrite) to the path; the path may end here."""
+        step = Step(
+            draft.text,
+            value,
+            list(score.probs),
+            rewrite is None,
+            rewrite.text if rewrite else None,
+            draft.completion_tokens,
+            rewrite.completion_tokens if rewrite else 0,
+            score.prompt_tokens,
+            score.cached_prompt_tokens,
+        )
+        path.draft_generated += draft.completion_tokens
+        path.target_generated += step.rewrite_tokens
+        apply_step(path, step, rewrite or draft, self.cfg.token_budget, self.step_answer)
+        if not path.active and path.answer is None and (fallback := self.extract(path.text)) is not None:
+            # --answer_rule lenient: a path that ended without a box answers by the textual fallbacks,
+            # as a direct path does (the boxed rule finds nothing here: a box would have ended it)
+            path.answer, path.finish_reason = fallback, "answer"
+
+    def if_accepted(self, path: PathState, draft: GenerationResult) -> PathState | None:
+        """The path as it will be if ``draft`` is accepted (a copy), or None when accepting it ends the path:
+        what a pre-draft of the next step continues."""
+        ahead = snapshot(path)
+        self.take_step(ahead, draft, ScoreResult([0.1] * 10, 0), self.cfg.score_threshold, None)
+        return ahead if ahead.active else None
+
+    def conclude(
+        self, paths: list[PathState], decision: Decision | None, selection: Selection | None
+    ) -> ProblemOutcome:
+        """The problem's outcome: a fast mode's decision (paths still running stop), else the majority vote."""
+        c = self.cfg
         if decision is not None:
             for p in paths:
                 if p.active:
@@ -373,6 +384,42 @@ class Reasoner:
             # --tie_break code governs fast-mode votes only: the authors' full SSR script breaks ties by score
             decision = majority_vote([p.outcome() for p in paths], self.equal, c.tie_break if c.fast else "paper")
         return ProblemOutcome(paths, decision, selection)
+
+    def fast_decision(self, paths: Sequence[PathState]) -> Decision | None:
+        c = self.cfg
+        return fast_decision([p.outcome() for p in paths], c.fast, self.equal, c.tie_break) if c.fast else None
+
+    def speculative(self, problem: str, key: tuple, n: int, use_spm: bool) -> Coroutine:
+        """Step-level speculative decoding on every path (spec-reason, and SSR with SPM), in lock-step rounds:
+        every running path drafts its next step, all are scored, the rejected ones rewritten."""
+        paths, selection = yield from self._paths_for(problem, key, n, use_spm)
+        decision: Decision | None = None
+        rnd = 0
+        while decision is None and any(p.active for p in paths):
+            active = [p for p in paths if p.active]
+            index = [p.index for p in active]
+            params = [self.draft_params(key, p) for p in active]
+            sessions = [session_key(key, p.index) for p in active]
+            prompts = [p.prompt() for p in active]
+            drafts = yield Request("draft", "generate", "draft", prompts, params, sessions, index, rnd)
+            score_prompts = [self.score_prompt(problem, p, d.text) for p, d in zip(active, drafts)]
+            scores = yield Request("target", "score", "score", score_prompts, [], sessions, index, rnd)
+            values = [self.step_value(s) for s in scores]
+            rejected = [i for i, (_, low) in enumerate(values) if low]
+            rewrites = yield Request(
+                "target", "generate", "rewrite",
+                [prompts[i] for i in rejected],
+                [self.rewrite_params(key, active[i], params[i].max_tokens) for i in rejected],
+                [sessions[i] for i in rejected],
+                [index[i] for i in rejected],
+                rnd,
+            )
+            rewrite_of = dict(zip(rejected, rewrites))
+            for i, (p, d, s, (v, _)) in enumerate(zip(active, drafts, scores, values)):
+                self.take_step(p, d, s, v, rewrite_of.get(i))
+            rnd += 1
+            decision = self.fast_decision(paths)
+        return self.conclude(paths, decision, selection)
 
     def coroutine(self, problem: str, key: tuple) -> Coroutine:
         """The coroutine of one (problem, repeat), as the method table (``ssr.methods``) says."""

@@ -142,6 +142,7 @@ def build_record(
         models=models_info,
         config=cfg.to_dict(),
         plan=plan,
+        schedule=job.schedule,
     )
 
 
@@ -313,7 +314,12 @@ def run_experiment(
                 post["failed"] = len(summary.failed)
             bar.set_postfix(post, refresh=False)
 
-        sched = Scheduler(cfg, engines, reasoner, on_done, on_fail=on_fail, warn=say)
+        if cfg.schedule == "async":
+            from ssr.async_schedule import AsyncScheduler
+
+            sched = AsyncScheduler(cfg, engines, reasoner, on_done, on_fail=on_fail, warn=say)
+        else:
+            sched = Scheduler(cfg, engines, reasoner, on_done, on_fail=on_fail, warn=say)
         try:
             sched.run(todo, progress)
         except BaseException as exc:  # the engine gone, an interrupt: say so beside the files written so far

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ssr import timeline
 from ssr.config import RunConfig
 from ssr.engines.base import Engine, EngineError, EngineGone, GenerationResult, ScoreResult
 from ssr.reasoning import ProblemOutcome, Reasoner, Request
@@ -62,6 +63,8 @@ class Job:
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
     phase_seconds: dict[str, float] = field(default_factory=dict)
     scored_paths: set = field(default_factory=set)  # session keys of the paths scored at least once
+    events: list[timeline.Event] = field(default_factory=list)  # its requests, for the record's timeline
+    schedule: dict[str, Any] | None = None  # the record's schedule block, set when the problem is done
 
     @property
     def key(self) -> tuple:
@@ -106,6 +109,25 @@ def prefix_cache_warning(
     )
 
 
+def batch_events(
+    req: Request, results: Sequence[GenerationResult | ScoreResult], submit: float, end: float
+) -> list[timeline.Event]:
+    """A request's prompts as timeline events; under lock-step each was in flight for its whole batched call."""
+    return [
+        timeline.Event(
+            req.model,
+            req.phase,
+            req.paths[i] if i < len(req.paths) else None,
+            req.step,
+            submit,
+            end,
+            r.prompt_tokens,
+            getattr(r, "completion_tokens", 0),
+        )
+        for i, r in enumerate(results)
+    ]
+
+
 class Scheduler:
     """Serves the requests of many problem coroutines with batched engine calls."""
 
@@ -128,7 +150,8 @@ class Scheduler:
         self.later_scoring = CacheTally()
         self.cache_warned = False
 
-    def _start(self, job: Job) -> None:
+    def _open(self, job: Job) -> None:
+        """The job's clock and usage counters, at its start."""
         job.started = time.perf_counter()
         job.started_at = now_utc()
         job.usage = {
@@ -137,6 +160,9 @@ class Scheduler:
         }
         if self.engines.get("draft") is not None:
             job.usage["draft"] = usage_block()
+
+    def _start(self, job: Job) -> None:
+        self._open(job)
         job.coroutine = self.reasoner.coroutine(job.problem.problem, job.key)
         self._advance(job, None)
 
@@ -145,6 +171,7 @@ class Scheduler:
             job.pending = job.coroutine.send(results) if results is not None else next(job.coroutine)
         except StopIteration as stop:
             job.pending = None
+            job.schedule = timeline.block("lockstep", False, job.events, time.perf_counter() - job.started)
             self.on_done(job, stop.value)
 
     def _fail(self, job: Job, error: EngineError) -> None:
@@ -234,7 +261,8 @@ class Scheduler:
         called = any(j.pending.prompts for j in batch)
         t0 = time.perf_counter()
         answers = self._answers(model, kind, batch)
-        seconds = time.perf_counter() - t0 if called else 0.0
+        t1 = time.perf_counter()
+        seconds = t1 - t0 if called else 0.0
         if called:
             phase_key = f"{model}.{kind}"
             self.engine_seconds[phase_key] = self.engine_seconds.get(phase_key, 0.0) + seconds
@@ -245,6 +273,7 @@ class Scheduler:
             req = job.pending
             if req.prompts:
                 self._account(job, req, mine, seconds)
+                job.events.extend(batch_events(req, mine, t0 - job.started, t1 - job.started))
             self._advance(job, mine)
         if kind == "score":
             self._check_cache()

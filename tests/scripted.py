@@ -7,6 +7,7 @@ is what lets the tests check concurrency invariance and resumption exactly.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Callable, Sequence
 
@@ -102,6 +103,37 @@ class ScriptedEngine(Engine):
             out.append(ScoreResult(probs, self.count_tokens(rendered), 0))
         return out
 
+    # ---------------------------------------------------------------- the asynchronous interface
+    # Each request sleeps ``seconds_per_token`` per generated token (a scoring pass as one token) on the
+    # caller's loop, so requests of two engines overlap in time as on real engines; a cancelled request stops.
+    supports_async = True
+    seconds_per_token: float = 0.0
+    in_flight: int = 0
+    cancelled: int = 0
+
+    async def _wait(self, tokens: int) -> None:
+        self.in_flight += 1
+        try:
+            await asyncio.sleep(self.seconds_per_token * max(tokens, 1))
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            self.in_flight -= 1
+
+    async def agenerate(self, prompts: Sequence[Prompt], params, sessions=None) -> list[GenerationResult]:
+        out = self.generate(prompts, params, sessions)
+        await self._wait(max((r.completion_tokens for r in out), default=1))
+        return out
+
+    async def ascore_digits(self, prompts: Sequence[Prompt], sessions=None) -> list[ScoreResult]:
+        out = self.score_digits(prompts, sessions)
+        await self._wait(1)
+        return out
+
+    def requests_in_flight(self) -> int:
+        return self.in_flight
+
     def info(self) -> ModelInfo:
         return ModelInfo(
             name=self.name, n_params=self.n_params, n_layers=2, hidden_size=8, n_heads=2, n_kv_heads=2, head_dim=4
@@ -125,7 +157,7 @@ def comparable_records(folder) -> dict:
     out = {}
     for r in load_records(folder).records:
         rec = to_json(r)
-        for key in ("timing", "config"):
+        for key in ("timing", "config", "schedule"):
             rec.pop(key, None)
         out[(r.problem_id, r.repeat)] = rec
     return out
