@@ -307,5 +307,5 @@ class AsyncScheduler(Scheduler):
         finally:
             del self.in_flight[job.key]
         wall = time.perf_counter() - job.started
-        job.schedule = timeline.block("async", bool(self.cfg.predraft), job.events, wall)
+        job.schedule = timeline.block("async", bool(self.cfg.predraft), job.events, wall, job.started_unix)
         self.on_done(job, outcome)

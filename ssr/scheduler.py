@@ -59,6 +59,7 @@ class Job:
     coroutine: Any = None
     pending: Request | None = None
     started: float = 0.0
+    started_unix: float = 0.0
     started_at: str = ""
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
     phase_seconds: dict[str, float] = field(default_factory=dict)
@@ -153,6 +154,7 @@ class Scheduler:
     def _open(self, job: Job) -> None:
         """The job's clock and usage counters, at its start."""
         job.started = time.perf_counter()
+        job.started_unix = time.time()
         job.started_at = now_utc()
         job.usage = {
             "target": usage_block()
@@ -171,7 +173,8 @@ class Scheduler:
             job.pending = job.coroutine.send(results) if results is not None else next(job.coroutine)
         except StopIteration as stop:
             job.pending = None
-            job.schedule = timeline.block("lockstep", False, job.events, time.perf_counter() - job.started)
+            wall = time.perf_counter() - job.started
+            job.schedule = timeline.block("lockstep", False, job.events, wall, job.started_unix)
             self.on_done(job, stop.value)
 
     def _fail(self, job: Job, error: EngineError) -> None:

@@ -115,11 +115,15 @@ def critical_path(events: Sequence[Event]) -> dict[str, Any] | None:
     return {"path": last, "seconds": max(e.end for e in mine), "requests_seconds": length(on_path), "phases": phases}
 
 
-def block(name: str, predraft: bool, events: Sequence[Event], wall: float) -> dict[str, Any]:
-    """A record's ``schedule`` block."""
+def block(
+    name: str, predraft: bool, events: Sequence[Event], wall: float, started: float | None = None
+) -> dict[str, Any]:
+    """A record's ``schedule`` block; ``started`` (POSIX seconds, sub-second) puts the problem's timeline on the
+    run's clock, so the busy time of problems batched together can be united."""
     return {
         "name": name,
         "predraft": predraft,
+        "started_unix": started,
         **summary(events, wall),
         "critical_path": critical_path(events),
         "timeline": [asdict(e) for e in events],
