@@ -111,6 +111,7 @@ def test_block_is_json_and_carries_every_event():
     assert set(b) == {
         "name",
         "predraft",
+        "started_unix",
         "wall_seconds",
         "busy_seconds",
         "overlap_seconds",
