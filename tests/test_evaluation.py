@@ -587,3 +587,80 @@ def test_eval_answer_rule_option_from_the_script(tmp_path):
     assert summary["answer_rule"] == "boxed" and summary["runs"][0]["pass@1"] == 0.0
     run_script("baseline_eval.py", *args)
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["runs"][0]["pass@1"] == 1.0
+
+
+# --------------------------------------------------------------------------- schedule columns (records with timelines)
+
+
+def build_scheduled(root: Path, name: str, at_once: int = 1) -> Path:
+    """An ssr run whose two records carry schedule blocks (tests/test_timeline.py's two problems)."""
+    from ssr.timeline import block
+    from tests.test_timeline import scenario, second_problem
+
+    folder = root / "ssr" / "math" / name
+    for pid, (events, wall) in enumerate(((scenario(), 11.0), (second_problem(), 6.0))):
+        rec = make_record(
+            "ssr", "math", pid, 0, "1", "1", [make_path("1")], config={"max_concurrent_problems": at_once}
+        )
+        rec["timing"]["wall_seconds"] = wall
+        rec["timing"]["started_at"] = f"2026-11-29T22:00:0{3 * pid}Z"
+        rec["schedule"] = block(name, True, events, wall)
+        write(folder, rec)
+    return folder
+
+
+def test_schedule_columns_for_runs_with_timelines_only(tmp_path, grader):
+    from ssr.analysis.table import summary_table_html, text_report
+
+    from ssr.timeline import Event, block
+
+    old, sched = build_ssr(tmp_path), build_scheduled(tmp_path, "async")
+    base = build_base(tmp_path)
+    # a baseline whose record has a (lock-step) timeline: its numbers are kept, but it gets no schedule cells
+    timed = tmp_path / "base" / "math" / "timed"
+    rec = make_record("base", "math", 0, 0, "42", "42", [make_path("42")])
+    rec["schedule"] = block("lockstep", False, [Event("target", "generate", 0, None, 0.0, 1.0, tokens=9)], 1.0)
+    write(timed, rec)
+    ev = evaluate([str(old), str(sched), str(base), str(timed)], grader=grader)
+    by_tag = {s["tag"]: s for s in ev.summaries}
+    assert "schedule" not in by_tag["threshold7"] and "schedule" not in by_tag["default"]
+    assert by_tag["timed"]["schedule"]["busy_fraction"]["target"] == 1.0
+    s = by_tag["async"]["schedule"]
+    # one problem at a time: busy seconds over the problems' wall seconds (9 and 12.5 of 17), pre-drafts 2 of 3 used
+    assert s["basis"] == "problems" and s["busy_fraction"] == pytest.approx({"target": 9 / 17, "draft": 12.5 / 17})
+    assert s["predraft_hit_rate"] == pytest.approx(2 / 3)
+    wide = text_report(ev.summaries, [1], with_flops=False, wide=True)
+    header = next(ln for ln in wide.splitlines() if ln.startswith("run "))
+    assert all(h in header for h in ("schedule", "tgt busy%", "drf busy%", "overlap%", "predraft hit%"))
+    row = next(ln for ln in wide.splitlines() if ln.startswith("ssr/async"))
+    assert row.split()[-5:] == ["async", "52.9", "73.5", "32.4", "66.7"]  # 9/17, 12.5/17, 5.5/17, 2/3
+    for other in ("ssr/threshold7", "base/timed"):
+        assert next(ln for ln in wide.splitlines() if ln.startswith(other)).split()[-5:] == ["-"] * 5
+    # compact: no room for the columns, the numbers in words under the table, still 120 columns at most
+    compact = text_report(ev.summaries, [1], with_flops=False)
+    assert "tgt busy" not in compact
+    assert (
+        "ssr/async: schedule async: target busy 52.9%, draft busy 73.5%, overlap 32.4%, pre-draft hits 66.7% "
+        "(of its problems' wall time)" in compact
+    )
+    table = [ln for ln in compact.splitlines() if ln.startswith(("run ", "---", "ssr/", "base/"))]
+    assert len(table) == 6 and max(len(ln) for ln in table) <= 120
+    page = summary_table_html([(s, False) for s in ev.summaries], [1])
+    assert "<th>target busy %</th>" in page and "<td>52.9</td>" in page and "<td>66.7</td>" in page
+    _, csv_path = write_summary(tmp_path / "out", ev.payload())
+    assert "schedule.busy_fraction.target" in csv_path.read_text().splitlines()[0].split(",")
+    # records without schedule blocks: no schedule column anywhere
+    plain = evaluate([str(old), str(base)], grader=grader)
+    assert "busy" not in text_report(plain.summaries, [1], with_flops=False, wide=True)
+    assert "busy %" not in summary_table_html([(s, False) for s in plain.summaries], [1])
+
+
+def test_batched_schedule_fractions_come_from_the_runs_clock(tmp_path, grader):
+    from ssr.analysis.table import text_report
+
+    ev = evaluate([str(build_scheduled(tmp_path, "async", at_once=4))], grader=grader)
+    s = ev.summaries[0]["schedule"]
+    # problem 1 started 3 s after problem 0: the union over the run's 11 s (see tests/test_timeline.py)
+    assert s["basis"] == "run" and s["busy_fraction"] == pytest.approx({"target": 6 / 11, "draft": 9 / 11})
+    assert "target busy 54.5%, draft busy 81.8%" in text_report(ev.summaries, [1], with_flops=False)
+    assert "(of the run's wall time)" in text_report(ev.summaries, [1], with_flops=False)

@@ -770,3 +770,68 @@ def test_latency_measured_under_batching_is_labelled_everywhere(tmp_path):
     assert page.count("1 (latency per problem, as the paper&#x27;s Time)") == 2
     only_single = evaluate([single], Options(ks=[1]), exact_grader())
     assert "under batching" not in text_report(only_single.summaries, [1], with_flops=False)
+
+
+# --------------------------------------------------------------------------- a record's timeline
+
+
+def timed_folder(tmp_path: Path) -> Path:
+    """An ssr run of two records: problem 0 with a schedule block (tests/test_timeline.py's scenario: 4 target
+    requests, 7 draft requests of which 2 wasted and 1 of those cancelled), problem 1 without one (older record)."""
+    from ssr.timeline import block
+    from tests.test_timeline import scenario
+
+    with_block = make_record("ssr", 0, 0, ["4", "4"])
+    with_block["schedule"] = block("async", True, scenario(), 11.0)
+    return write_records(tmp_path / "timed", [with_block, make_record("ssr", 1, 0, ["4", "4"])])
+
+
+def test_page_data_carries_a_timeline_only_for_records_with_a_schedule_block(tmp_path):
+    ev = evaluate([str(timed_folder(tmp_path))], Options(ks=[1]), exact_grader())
+    page = write_report(ev, tmp_path / "report.html", plots=()).read_text(encoding="utf-8")
+    index, records = P.read_page_data(page)
+    by_pid = {row["pid"]: records[row["i"]] for row in index["rows"]}
+    assert by_pid[1]["timeline"] is None
+    tl = by_pid[0]["timeline"]
+    lanes = {lane["engine"]: lane["bars"] for lane in tl["lanes"]}
+    assert {k: len(v) for k, v in lanes.items()} == {"target": 4, "draft": 7}
+    assert [(b["ph"], b["p"], b.get("c", 0)) for b in lanes["draft"] if b.get("w")] == [
+        ("predraft", 1, 0),
+        ("draft", 0, 1),
+    ]
+    assert not any(b.get("w") for b in lanes["target"])
+    assert tl["wall"] == 11.0 and tl["busy"] == {"target": 6.0, "draft": 7.5}
+
+
+@pytest.mark.slow
+def test_browser_draws_a_records_timeline_and_none_for_an_older_record(browser, tmp_path):
+    ev = evaluate([str(timed_folder(tmp_path))], Options(ks=[1]), exact_grader())
+    report = write_report(ev, tmp_path / "report.html", plots=())
+    index, _ = P.read_page_data(report.read_text(encoding="utf-8"))
+    for pid in (0, 1):
+        browser.open(report.as_uri() + f"#open={pid}/0&view=record")
+        i = browser.wait_for("document.documentElement.getAttribute('data-opened')")
+        assert index["rows"][int(i)]["pid"] == pid
+        rec = f'[data-record="{i}"]'
+        assert browser.js(f"document.querySelectorAll({json.dumps(rec + ' .path')}).length") == 2  # drawn whole
+        count = lambda sel: browser.js(f"document.querySelectorAll({json.dumps(rec + ' ' + sel)}).length")  # noqa: E731
+        if pid == 1:
+            assert count(".timeline-box") == 0 and count("svg.timeline") == 0
+            continue
+        assert count("svg.timeline") == 1
+        assert count('g.tl-lane[data-engine="target"] rect.tl-bar') == 4
+        assert count('g.tl-lane[data-engine="draft"] rect.tl-bar') == 7
+        assert count("rect.tl-bar.wasted") == 2 and count("rect.tl-bar.cancelled") == 1 and count("rect.tl-hatch") == 1
+        titles = texts(browser, f'{rec} g.tl-lane[data-engine="draft"] rect.tl-bar.cancelled title')
+        assert titles == [
+            "draft · draft · path 0 · step 3 · 7.00–7.50 s (0.50 s) · cancelled in the engine · "
+            "wasted: not in the record"
+        ]
+        # one time axis, 900 px for the 11 s: target scores [3,5], [4,6], [6,7] and the rewrite [6,9]
+        widths = browser.js(
+            f"Array.from(document.querySelectorAll({json.dumps(rec + ' g.tl-lane[data-engine=target] rect.tl-bar')}),"
+            " n => +n.getAttribute('width'))"
+        )
+        assert sorted(widths) == pytest.approx(sorted([2 * 900 / 11, 2 * 900 / 11, 3 * 900 / 11, 900 / 11]), abs=0.1)
+        box = browser.js(f"document.querySelector({json.dumps(rec + ' .timeline-box')}).textContent")
+        assert "pre-drafts used 1 of 2" in box and "target busy 6.00 s (55%)" in box

@@ -24,6 +24,7 @@ from ssr.analysis.loading import (
     load_folder,
     model_key,
 )
+from ssr.analysis.schedule import schedule_metrics
 from ssr.analysis.stats import flops_stats, pick_baseline, summarize_run
 from ssr.records import Skipped, atomic_write_json
 
@@ -157,7 +158,7 @@ def evaluate(result_dirs: Sequence[str], options: Options | None = None, grader:
         notes.append(
             f"{mismatched} records carried a gold answer different from the benchmark file; graded against the file"
         )
-    summaries = [summarize_run(r, ks, grader, notes) for r in runs]
+    summaries = [with_schedule(summarize_run(r, ks, grader, notes), r) for r in runs]
     baselines: dict[str, Run] = {}
     baseline_summaries: dict[str, Any] = {}
     if with_flops:
@@ -167,7 +168,7 @@ def evaluate(result_dirs: Sequence[str], options: Options | None = None, grader:
             if base is not None and run.dataset not in baseline_summaries:
                 baselines[run.dataset] = base
                 baseline_summaries[run.dataset] = {
-                    **summarize_run(base, ks, grader, []),
+                    **with_schedule(summarize_run(base, ks, grader, []), base),
                     "flops": flops_stats(base, base, o.alpha, o.context_len, [], o.beta),
                 }
     if grader.errors:
@@ -186,6 +187,15 @@ def evaluate(result_dirs: Sequence[str], options: Options | None = None, grader:
         notes,
         grader,
     )
+
+
+def with_schedule(summary: dict[str, Any], run: Run) -> dict[str, Any]:
+    """``summary`` with the run's ``schedule`` numbers (``ssr.analysis.schedule``) when any record has a
+    schedule block; unchanged for runs of older records."""
+    metrics = schedule_metrics(g.record for g in run.graded)
+    if metrics is not None:
+        summary["schedule"] = metrics.as_dict()
+    return summary
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

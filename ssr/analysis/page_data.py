@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from ssr.analysis.evaluate import Evaluation
 from ssr.analysis.loading import Graded, Run, as_int
+from ssr.analysis.schedule import timeline_lanes
 from ssr.records import THINK_END, Path, Record, path_text, usage_json
 
 DATA_ID = "ssr-data"
@@ -131,7 +132,9 @@ def record_page_data(graded: Graded, grader: Callable[[str | None, str | None], 
 
     The record's ``config`` and ``models`` are left out (the run header shows them once); every path
     carries ``correct`` (``Graded.path_correct``); a speculative path whose text is exactly its kept
-    steps carries ``text_seps`` instead of ``text`` (see :func:`step_text_separators`).
+    steps carries ``text_seps`` instead of ``text`` (see :func:`step_text_separators`); ``timeline`` is
+    the record's requests per engine (``ssr.analysis.schedule.timeline_lanes``), None for a record without a
+    schedule block.
     """
     rec = graded.record
     paths = []
@@ -167,6 +170,7 @@ def record_page_data(graded: Graded, grader: Callable[[str | None, str | None], 
         "usage": {role: usage_json(u) for role, u in rec.usage.items()},
         "stats": dataclasses.asdict(rec.stats),
         "timing": dataclasses.asdict(rec.timing),
+        "timeline": timeline_lanes(rec.schedule),
         "file": str(rec.source) if rec.source else None,
     }
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from ssr.analysis.stats import G_PASS_TAUS
+from ssr.methods import is_speculative
 
 TABLES = ("compact", "wide", "html", "bench")
 NONE_TEXT = {"compact": "-", "wide": "-", "bench": "-", "html": "–"}
@@ -40,6 +41,7 @@ class Column:
     headers: dict[str, str]  # table -> header; a table not named does not show the column
     cell: Cell
     flops: bool = False  # a number of the FLOPs block: shown only when the runs have one
+    schedule: bool = False  # a number of the schedule block: shown only when a speculative run has one
 
 
 def _number(get: Callable[[dict[str, Any]], Any], digits: int = 3) -> Cell:
@@ -107,6 +109,67 @@ def _g_passes(s: dict[str, Any], table: str) -> str:
     return " ".join(fmt(s[k]) for k in sorted(k for k in s if k.startswith("g_pass@")))
 
 
+def _schedule_of(s: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's schedule numbers (``ssr.analysis.schedule``), for speculative runs only."""
+    return s.get("schedule") if is_speculative(str(s.get("method"))) else None
+
+
+def has_schedule(summaries: Sequence[dict[str, Any]]) -> bool:
+    """Whether the schedule columns are shown: a speculative run's records carry schedule blocks."""
+    return any(_schedule_of(s) for s in summaries)
+
+
+def _schedule_name(s: dict[str, Any], table: str) -> str:
+    sched = _schedule_of(s)
+    if not sched:
+        return NONE_TEXT[table]
+    name = str(sched.get("schedule"))
+    return name + (" (no pre-draft)" if name == "async" and sched.get("predraft") is False else "")
+
+
+def _percent(get: Callable[[dict[str, Any]], Any]) -> Cell:
+    """A fraction of the schedule block as a percentage."""
+
+    def cell(s: dict[str, Any], table: str) -> str:
+        sched = _schedule_of(s)
+        value = get(sched) if sched else None
+        return fmt(100.0 * value if value is not None else None, 1, NONE_TEXT[table])
+
+    return cell
+
+
+def _target_busy(d: dict[str, Any]) -> Any:
+    return (d.get("busy_fraction") or {}).get("target")
+
+
+def _draft_busy(d: dict[str, Any]) -> Any:
+    return (d.get("busy_fraction") or {}).get("draft")
+
+
+def _overlap(d: dict[str, Any]) -> Any:
+    return d.get("overlap_fraction")
+
+
+def _predraft_hits(d: dict[str, Any]) -> Any:
+    return d.get("predraft_hit_rate")
+
+
+def schedule_line(s: dict[str, Any]) -> str | None:
+    """The schedule numbers of one run in words (the compact table has no room for their columns)."""
+    sched = _schedule_of(s)
+    if not sched:
+        return None
+    target, draft, overlap, hits = (
+        _percent(get)(s, "compact") for get in (_target_busy, _draft_busy, _overlap, _predraft_hits)
+    )
+    basis = "the run's wall time" if sched.get("basis") == "run" else "its problems' wall time"
+    return (
+        f"schedule {_schedule_name(s, 'compact')}: target busy {target}%, draft busy {draft}%, overlap {overlap}%"
+        + (f", pre-draft hits {hits}%" if sched.get("predrafts_submitted") else "")
+        + f" (of {basis})"
+    )
+
+
 _TAUS = "/".join(str(t) for t in G_PASS_TAUS)
 
 # The one order of every table; pass@k and the html table's one G-Pass column per tau are expanded by columns().
@@ -163,17 +226,49 @@ COLUMNS: tuple[Column, ...] = (
         _flops("processed_flops_ratio"),
         flops=True,
     ),
+    # how the requests were scheduled (records with a ``schedule`` block; see ssr.analysis.schedule): busy and
+    # overlap are fractions of the wall time, per problem at one problem at a time, of the run's when batched
+    Column("schedule", {"wide": "schedule", "html": "schedule", "bench": "schedule"}, _schedule_name, schedule=True),
+    Column(
+        "target_busy",
+        {"wide": "tgt busy%", "html": "target busy %", "bench": "target busy %"},
+        _percent(_target_busy),
+        schedule=True,
+    ),
+    Column(
+        "draft_busy",
+        {"wide": "drf busy%", "html": "draft busy %", "bench": "draft busy %"},
+        _percent(_draft_busy),
+        schedule=True,
+    ),
+    Column(
+        "overlap",
+        {"wide": "overlap%", "html": "overlap %", "bench": "overlap %"},
+        _percent(_overlap),
+        schedule=True,
+    ),
+    Column(
+        "predraft_hits",
+        {"wide": "predraft hit%", "html": "pre-draft hit %", "bench": "pre-draft hit %"},
+        _percent(_predraft_hits),
+        schedule=True,
+    ),
 )
 BY_KEY = {c.key: c for c in COLUMNS}
 
 
 def columns(
-    table: str, ks: Sequence[int] = (1,), with_flops: bool = True, g_keys: Sequence[str] = ()
+    table: str,
+    ks: Sequence[int] = (1,),
+    with_flops: bool = True,
+    g_keys: Sequence[str] = (),
+    with_schedule: bool = False,
 ) -> list[tuple[str, Cell]]:
-    """(header, cell) of every column ``table`` shows, pass@k once per k and (html) G-Pass once per key."""
+    """(header, cell) of every column ``table`` shows, pass@k once per k and (html) G-Pass once per key;
+    the schedule columns only ``with_schedule`` (see :func:`has_schedule`)."""
     out: list[tuple[str, Cell]] = []
     for c in COLUMNS:
-        if table not in c.headers or (c.flops and not with_flops):
+        if table not in c.headers or (c.flops and not with_flops) or (c.schedule and not with_schedule):
             continue
         header = c.headers[table]
         if c.key == "pass@k":
@@ -215,7 +310,7 @@ def text_report(
     """One table per dataset. Compact by default (fits 120 columns: the numbers compared first, run names
     cut to fit and given in full below the table); ``wide`` prints every column."""
     table = "wide" if wide else "compact"
-    cols = columns(table, ks, with_flops)
+    cols = columns(table, ks, with_flops, with_schedule=has_schedule(summaries))
     blocks = []
     for dataset in sorted({s["dataset"] for s in summaries}):
         group = [s for s in summaries if s["dataset"] == dataset]
@@ -228,6 +323,9 @@ def text_report(
                 f"answers {', '.join(f'{k} {v}' for k, v in s['answer_reasons'].items())}; "
                 f"path acc {fmt(s.get('path_accuracy'))}, any path {fmt(s.get('any_path_correct'))}  [{s['run_dir']}]"
             )
+            sched = schedule_line(s) if not wide else None
+            if sched:
+                extra.append(f"  {s['method']}/{s['tag']}: {sched}")
         label = f"== {dataset}" + (f" ({model_name})" if model_name else "")
         blocks.append(f"{label}\n" + _text_table([h for h, _ in cols], rows) + "\n" + "\n".join(extra))
     if not wide:
@@ -254,7 +352,7 @@ def summary_table_html(rows: Sequence[tuple[dict[str, Any], bool]], ks: Sequence
         return "<p>No runs.</p>"
     with_flops = any(s.get("flops") for s, _ in rows)
     g_keys = sorted({k for s, _ in rows for k in s if k.startswith("g_pass@")})
-    cols = columns("html", ks, with_flops, g_keys)
+    cols = columns("html", ks, with_flops, g_keys, with_schedule=has_schedule([s for s, _ in rows]))
     out = [
         '<div class="scroll"><table class="summary"><thead><tr>',
         *(f"<th>{esc(h)}</th>" for h, _ in cols),

@@ -281,6 +281,7 @@
       hasSteps ? el("span", { class: "legend" }, "step score 0", el("span", { class: "scale", style: "background: linear-gradient(to right," + [0, 3, 6, 9].map(scoreColor).join(",") + ")" }), "9 · accepted when ≥ " + fmt(cfg.score_threshold)) : null));
     paths.forEach(function (p, k) { container.appendChild(pathCard(p, k, won, cfg)); });
     add(root, container);
+    if (rec.timeline) timelineBlock(root, rec.timeline, row.i);
 
     var more = el("details", null, el("summary", null, "usage, timing and stats"));
     if (rec.timing) add(more, [el("h3", null, "timing"), kvTable(rec.timing)]);
@@ -331,6 +332,99 @@
     }
     add(root, el("p", null, el("b", null, rec.answer_reason || "unknown"), ": " + (REASONS[rec.answer_reason] || "") +
       " → " + (rec.final_answer === null ? "no answer" : rec.final_answer) + " ", mark(rec.final_answer === null ? null : rec.correct)));
+  }
+
+  // ------------------------------------------------------------------ the record's timeline (its schedule block)
+
+  var SVG_NS = "http://www.w3.org/2000/svg";
+  var TL = { left: 64, width: 900, right: 14, row: 14, bar: 11, gap: 10, top: 6, axis: 24 };
+  var PHASES = ["select", "draft", "predraft", "score", "rewrite", "generate"];
+
+  function svgEl(tag, attrs) {
+    var node = document.createElementNS(SVG_NS, tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (attrs[k] !== null && attrs[k] !== undefined) node.setAttribute(k, String(attrs[k]));
+    });
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c === null || c === undefined) continue;
+      node.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  function niceStep(span) {
+    var raw = span / 8, p = Math.pow(10, Math.floor(Math.log10(raw > 0 ? raw : 1)));
+    var m = [1, 2, 5, 10].find(function (x) { return x * p >= raw; });
+    return m * p;
+  }
+
+  function barTitle(engine, b) {
+    var parts = [engine, b.ph];
+    if (b.p !== null && b.p !== undefined) parts.push("path " + b.p);
+    if (b.k !== null && b.k !== undefined) parts.push("step " + (b.k + 1));
+    parts.push(fmt(b.s, 2) + "–" + fmt(b.e, 2) + " s (" + fmt(b.e - b.s, 2) + " s)" + (b.open ? ", no end recorded" : ""));
+    if (b.ptok) parts.push(b.ptok + " prompt tok");
+    if (b.tok) parts.push(b.tok + " tok");
+    if (b.c) parts.push("cancelled in the engine");
+    if (b.w) parts.push("wasted: not in the record");
+    return parts.join(" · ");
+  }
+
+  function pct(x, wall) { return wall ? " (" + Math.round(100 * x / wall) + "%)" : ""; }
+
+  function timelineBlock(root, tl, i) {
+    var wall = tl.wall || 0, lanes = tl.lanes || [];
+    var scale = wall > 0 ? TL.width / wall : 0;
+    var height = TL.top + TL.axis;
+    lanes.forEach(function (lane) { height += Math.max(1, lane.rows) * TL.row + TL.gap; });
+    var hatch = "tl-hatch-" + i;
+    var svg = svgEl("svg", { class: "timeline", width: TL.left + TL.width + TL.right, height: height, role: "img", "aria-label": "requests per engine over time" },
+      svgEl("defs", null, svgEl("pattern", { id: hatch, width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" },
+        svgEl("line", { x1: 0, y1: 0, x2: 0, y2: 6, class: "tl-hatch-line" }))));
+    var bgs = svgEl("g", { class: "tl-bgs" });
+    svg.appendChild(bgs);
+    var y = TL.top;
+    lanes.forEach(function (lane) {
+      var h = Math.max(1, lane.rows) * TL.row;
+      var g = svgEl("g", { class: "tl-lane", "data-engine": lane.engine });
+      bgs.appendChild(svgEl("rect", { class: "tl-lane-bg", x: TL.left, y: y - 2, width: TL.width, height: h + 2 }));
+      g.appendChild(svgEl("text", { class: "tl-engine", x: TL.left - 6, y: y + h / 2 + 4, "text-anchor": "end" }, lane.engine));
+      (lane.bars || []).forEach(function (b) {
+        var x = TL.left + b.s * scale, w = Math.max(1, (b.e - b.s) * scale), by = y + b.r * TL.row;
+        var cls = "tl-bar ph-" + b.ph + (b.w ? " wasted" : "") + (b.c ? " cancelled" : "") + (b.open ? " open" : "");
+        g.appendChild(svgEl("rect", { class: cls, x: x.toFixed(1), y: by, width: w.toFixed(1), height: TL.bar, "data-path": b.p, "data-step": b.k },
+          svgEl("title", null, barTitle(lane.engine, b))));
+        if (b.c) g.appendChild(svgEl("rect", { class: "tl-hatch", x: x.toFixed(1), y: by, width: w.toFixed(1), height: TL.bar, fill: "url(#" + hatch + ")" }));
+        if (w > 34 && b.p !== null && b.p !== undefined) {
+          g.appendChild(svgEl("text", { class: "tl-label" + (b.w ? " faded" : ""), x: (x + 3).toFixed(1), y: by + TL.bar - 2 }, "p" + b.p + (b.k !== null && b.k !== undefined ? " s" + (b.k + 1) : "")));
+        }
+      });
+      svg.appendChild(g);
+      y += h + TL.gap;
+    });
+    var axis = svgEl("g", { class: "tl-axis" });
+    var step = niceStep(wall);
+    for (var t = 0; wall > 0 && t <= wall + 1e-9; t += step) {
+      var x = TL.left + t * scale;
+      axis.appendChild(svgEl("line", { x1: x.toFixed(1), y1: TL.top - 2, x2: x.toFixed(1), y2: y, class: "tl-grid" }));
+      axis.appendChild(svgEl("text", { x: x.toFixed(1), y: y + 14, "text-anchor": "middle" }, (step < 1 ? t.toFixed(1) : Math.round(t)) + (t === 0 ? " s" : "")));
+    }
+    svg.insertBefore(axis, bgs.nextSibling);  // the grid above the lanes' backgrounds, below their bars
+
+    var busy = tl.busy || {}, pd = tl.predrafts || {}, cp = tl.critical_path, wasted = tl.wasted || {};
+    var facts = ["schedule " + fmt(tl.name) + (tl.name === "async" ? (tl.predraft ? " (pre-drafting)" : " (no pre-draft)") : ""),
+      "wall " + fmt(wall, 2) + " s"];
+    Object.keys(busy).forEach(function (k) { facts.push(k + " busy " + fmt(busy[k], 2) + " s" + pct(busy[k], wall)); });
+    if (tl.overlap !== undefined && tl.overlap !== null) facts.push("both busy " + fmt(tl.overlap, 2) + " s" + pct(tl.overlap, wall));
+    if (pd.submitted) facts.push("pre-drafts used " + pd.used + " of " + pd.submitted);
+    if (wasted.requests) facts.push(wasted.requests + " requests wasted (" + (wasted.cancelled || 0) + " cancelled)");
+    if (cp) facts.push("critical path: path " + cp.path + ", " + fmt(cp.seconds, 2) + " s");
+    var legend = el("div", { class: "legend tl-legend" }, PHASES.map(function (ph) {
+      return el("span", null, el("span", { class: "tl-key ph-" + ph }), ph);
+    }), el("span", null, el("span", { class: "tl-key wasted" }), "faded: wasted"), el("span", null, el("span", { class: "tl-key cancelled" }), "hatched: cancelled"));
+    add(root, el("h3", null, "Timeline"));
+    add(root, el("div", { class: "timeline-box", "data-timeline": i }, el("div", { class: "muted" }, facts.join(" · ")), el("div", { class: "scroll" }, svg), legend));
   }
 
   // a speculative path's text is its kept steps, each maybe followed by "\n\n" (text_seps: one 0/1 per step)
