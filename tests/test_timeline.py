@@ -150,14 +150,14 @@ def second_problem() -> list[Event]:
     ]
 
 
-def sched_record(pid, events, wall, at_once=1, started_at="", name="async", predraft=True):
+def sched_record(pid, events, wall, at_once=1, started_at="", name="async", predraft=True, started=None):
     from tests.test_evaluation import make_path, make_record
 
     rec = make_record("ssr", "math", pid, 0, "1", "1", [make_path("1")], config={"max_concurrent_problems": at_once})
     rec["timing"]["started_at"] = started_at
     rec["timing"]["wall_seconds"] = wall
     if events is not None:
-        rec["schedule"] = block(name, predraft, events, wall)
+        rec["schedule"] = block(name, predraft, events, wall, started)
     return rec
 
 
@@ -226,6 +226,14 @@ def test_run_busy_puts_batched_problems_on_one_clock():
     assert m.problem_busy_fraction == pytest.approx({"draft": 12.5 / 17, "target": 9 / 17})
     assert any("coarse" in n for n in m.notes)
     assert schedule_metrics(fine[:2]).notes == []
+    # the block's own sub-second start wins over the stamp (here a stamp 1 s off, floored)
+    exact = [
+        sched_record(0, scenario(), 11.0, at_once=4, started_at="2026-11-29T22:00:00Z", started=1000.25),
+        sched_record(1, second_problem(), 6.0, at_once=4, started_at="2026-11-29T22:00:02Z", started=1003.25),
+    ]
+    rb = run_busy(exact)
+    assert rb.busy_seconds == pytest.approx({"draft": 9.0, "target": 6.0}) and rb.overlap_seconds == pytest.approx(5.0)
+    assert rb.start_resolution_s < 1e-3 and not rb.coarse
 
 
 def test_timeline_lanes_stack_requests_in_flight_together():

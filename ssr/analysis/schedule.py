@@ -16,11 +16,12 @@ Two ways to turn busy seconds into a fraction, and when each is right:
   of a problem's time it had a request in flight, not how busy the engine was.
 * **per run** (:func:`run_busy`): every problem's intervals moved onto one clock by its start time,
   their union per engine, over the run's own wall time (first start to last end). This is the engine's
-  busy fraction for a batched run. The start times are ``timing.started_at``, ISO stamps that the runner
-  writes to the second: a problem's intervals may then sit up to 1 s early (the stamp is floored), so
-  the result is only as good as 1 s against the problems' lengths; :class:`RunBusy` says its
-  ``start_resolution_s`` and is ``coarse`` when that is over 5 % of the mean problem wall time. For a
-  run of one problem at a time, use the per-problem numbers, which need no start times at all.
+  busy fraction for a batched run. A problem's start is its block's ``started_unix`` (POSIX seconds,
+  sub-second); records without it fall back to ``timing.started_at``, an ISO stamp the runner writes to
+  the second: a problem's intervals may then sit up to 1 s early (the stamp is floored), so the result is
+  only as good as 1 s against the problems' lengths. :class:`RunBusy` says its ``start_resolution_s`` and
+  is ``coarse`` when that is over 5 % of the mean problem wall time. For a run of one problem at a time,
+  use the per-problem numbers, which need no start times at all.
 
 :func:`schedule_metrics` picks the headline fraction by the same rule the tables use to mark batched
 latency (``ssr.analysis.stats.problems_at_once``): per problem at one problem at a time, per run above
@@ -86,7 +87,7 @@ class RunBusy:
     wall_seconds: float  # first problem's start to the last problem's end
     busy_seconds: dict[str, float]
     overlap_seconds: float
-    start_resolution_s: float  # the coarsest start stamp's resolution (1.0 for the runner's to-the-second stamps)
+    start_resolution_s: float  # the coarsest start's resolution (1.0 for to-the-second started_at stamps)
     coarse: bool  # start_resolution_s > COARSE_SHARE x the mean problem wall: trust the per-problem numbers
 
     @property
@@ -108,9 +109,17 @@ class RunBusy:
 _FRACTION_RE = re.compile(r"T\d\d:\d\d:\d\d\.(\d+)")
 
 
+STARTED_UNIX_RESOLUTION = 1e-6  # time.time()
+
+
 def problem_start(record: Record | dict[str, Any]) -> tuple[float, float] | None:
-    """(POSIX seconds, resolution in seconds) of ``timing.started_at``; None when missing or unreadable."""
-    stamp = as_record(record).timing.started_at
+    """(POSIX seconds, resolution in seconds) of the problem's start: its schedule block's ``started_unix``,
+    else ``timing.started_at``; None when neither is there or readable."""
+    rec = as_record(record)
+    started = (rec.schedule or {}).get("started_unix")
+    if isinstance(started, (int, float)) and started > 0:
+        return float(started), STARTED_UNIX_RESOLUTION
+    stamp = rec.timing.started_at
     if not stamp:
         return None
     try:
