@@ -41,7 +41,7 @@ from ssr.records import Record, from_json
 from ssr.timeline import ENGINES, Event, intersection, length, union
 
 COARSE_SHARE = 0.05  # a start-time resolution above this share of the mean problem wall makes run_busy coarse
-OUTSIDE_REQUESTS = "outside requests"  # the critical path's time with none of its requests in flight
+OUTSIDE_REQUESTS = "outside_requests"  # the critical path's time with none of its requests in flight
 _EVENT_FIELDS = {f.name for f in dataclasses.fields(Event)}
 
 
