@@ -259,3 +259,99 @@ def analyse(
         name: flops_split(arm_records(batched[name]), base_recs) for name in ("spec-reason", "ssr") if name in batched
     }
     return out
+
+
+# --------------------------------------------------------------------------- the async schedule
+
+# the issue's table (48 tokens per request, batch 1, demo models on 2 cores): tokens/s alone on both cores, and
+# both engines at once, each pinned to its own core; their ratio is what giving up a core costs each engine
+TABLE_TOK_S = {"target": (7.45, 4.86), "draft": (16.4, 13.96)}
+TABLE_SLOWDOWN = {k: both / pinned for k, (both, pinned) in TABLE_TOK_S.items()}
+TARGET_PHASES = ("select", "score", "rewrite", "generate")
+
+
+def engine_time(records: Iterable[Record]) -> dict[str, Any]:
+    """Per-problem means of wall seconds and each engine's busy seconds: from the records' timelines
+    (``schedule`` blocks), else from their phase seconds (target: select, score, rewrite, generate)."""
+    recs = list(records)
+    if not recs:
+        return {}
+    wall = busy_t = busy_d = 0.0
+    timelines = 0
+    for r in recs:
+        if r.schedule is not None:
+            timelines += 1
+            wall += float(r.schedule.get("wall_seconds") or r.timing.wall_seconds or 0.0)
+            busy = r.schedule.get("busy_seconds") or {}
+            busy_t += float(busy.get("target") or 0.0)
+            busy_d += float(busy.get("draft") or 0.0)
+        else:
+            ph = r.timing.phase_seconds
+            wall += r.timing.wall_seconds or 0.0
+            busy_t += sum(ph.get(k, 0.0) for k in TARGET_PHASES)
+            busy_d += ph.get("draft", 0.0)
+    n = len(recs)
+    return {
+        "records": n,
+        "from_timelines": timelines,
+        "wall_s": wall / n,
+        "busy_s": {"target": busy_t / n, "draft": busy_d / n},
+    }
+
+
+def async_bounds(
+    seq: dict[str, list[Record]], schedule: dict[str, dict[str, Any]], arms: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """What bounds the async arms: ``seq`` the records of each arm run one problem at a time, ``schedule``
+    the report's per-mode schedule numbers (``bench.async_arms.schedule_stats``), ``arms`` its engine timings.
+
+    Per async arm (one at a time): each engine's busy seconds under lock-step and async, their ratio (what
+    its own cores cost it, wasted pre-drafts included), and the engine floor, the busier engine's busy
+    seconds: no overlap of the two engines makes a problem faster than that. The reference is the baseline
+    for spec-reason (its target), else the arm's lock-step twin. Batched SSR: the throughput ratio cannot
+    exceed the lock-step run's seconds over the async run's bottleneck busy seconds.
+    """
+    from bench.async_arms import is_async, lockstep_of
+
+    base = engine_time(seq.get("baseline") or [])
+    out: dict[str, Any] = {"table_slowdown": TABLE_SLOWDOWN, "arms": {}}
+    for name, recs in seq.items():
+        twin = lockstep_of(name)
+        if not is_async(name) or twin not in seq:
+            continue
+        lk, asy = engine_time(seq[twin]), engine_time(recs)
+        if not lk or not asy:
+            continue
+        ref_name, ref = ("baseline", base) if twin == "spec-reason" else (twin, lk)
+        if not ref:
+            continue
+        engine = max(asy["busy_s"], key=asy["busy_s"].__getitem__)
+        floor = asy["busy_s"][engine]
+        out["arms"][name] = {
+            "lockstep": lk,
+            "async": asy,
+            "slowdown": {k: _div(asy["busy_s"][k], lk["busy_s"][k]) for k in ("target", "draft")},
+            "bottleneck": engine,
+            "engine_floor_s": floor,
+            "reference": ref_name,
+            "reference_s": ref["wall_s"],
+            "floor_ratio": _div(floor, ref["wall_s"]),
+            "ratio": _div(asy["wall_s"], ref["wall_s"]),
+            "over_floor": _div(asy["wall_s"], floor),
+        }
+    run = ((schedule.get("batched") or {}).get("ssr-async") or {}).get("run")
+    lock, asy_arm = (arms.get("batched") or {}).get("ssr"), (arms.get("batched") or {}).get("ssr-async")
+    if run and lock and asy_arm and lock.get("written") and asy_arm.get("written"):
+        busy = {k: v for k, v in run["busy_seconds"].items() if k in ("target", "draft")}
+        engine = max(busy, key=busy.__getitem__)
+        # problems per second of each run, the async one at best one problem per bottleneck-busy share
+        lock_rate = lock["written"] / lock["seconds"]
+        out["throughput"] = {
+            "lockstep_wall_s": lock["seconds"],
+            "async_wall_s": asy_arm["seconds"],
+            "bottleneck": engine,
+            "engine_floor_s": busy[engine],
+            "ratio_ceiling": _div(asy_arm["written"] / busy[engine], lock_rate) if busy[engine] else None,
+            "ratio": _div(asy_arm["written"] / asy_arm["seconds"], lock_rate),
+        }
+    return out

@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import async_arms
+from bench.async_arms import ASYNC_ARMS
 from ssr.analysis import table
 
-ORDER = ("baseline", "parallel", "spec-reason", "ssr", "ssr-fast1", "ssr-fast2")
+ORDER = ("baseline", "parallel", "spec-reason", "ssr", "ssr-fast1", "ssr-fast2", *ASYNC_ARMS)
 
 
 def _f(x: Any, digits: int = 3) -> str:
@@ -186,6 +188,7 @@ def write_markdown(report: dict[str, Any], previous: dict[str, Any] | None = Non
                 f"{pc['mean_cached_tokens']:.0f} | {pc['mean_draft_step_tokens']:.0f} |"
             )
     lines += bounds_section(report)
+    lines += async_arms.section(report)
     if previous is not None:
         lines += compare_section(report, previous)
     notes = report["evaluation"]["batched"].get("notes") or []

@@ -29,7 +29,8 @@ sys.path.insert(0, str(REPO))
 
 from ssr.command_line import add_run_args, config_from_args  # noqa: E402
 from ssr.config import RunConfig  # noqa: E402
-from ssr.methods import is_speculative, method  # noqa: E402
+from bench.async_arms import ASYNC_ARMS, is_async, lockstep_of  # noqa: E402
+from ssr.methods import is_speculative  # noqa: E402
 
 
 def pick_problems(cfg: RunConfig, levels: str | None, limit: int | None) -> list:
@@ -45,15 +46,18 @@ def pick_problems(cfg: RunConfig, levels: str | None, limit: int | None) -> list
     return problems[:limit] if limit else problems
 
 
-ARMS = ("baseline", "parallel", "spec-reason", "ssr", "ssr-fast1", "ssr-fast2")
+LOCKSTEP_ARMS = ("baseline", "parallel", "spec-reason", "ssr", "ssr-fast1", "ssr-fast2")
+ARMS = LOCKSTEP_ARMS + ASYNC_ARMS
 MODES = ("batched", "sequential")
 
 
 def method_configs(base: RunConfig, out: Path, n: int) -> dict[str, RunConfig]:
-    def make(method: str, **kw: Any) -> RunConfig:
-        return dataclasses.replace(base, method=method, output_dir=str(out / "runs"), **kw)
+    """Every arm's configuration; an async arm is its lock-step arm under ``--schedule async`` (pre-drafting on)."""
 
-    return {
+    def make(method: str, **kw: Any) -> RunConfig:
+        return dataclasses.replace(base, method=method, output_dir=str(out / "runs"), schedule="lockstep", **kw)
+
+    lockstep = {
         "baseline": make("base"),
         "parallel": make("parallel", num_paths=n, use_role_prompts=False, use_method_prompts=False),
         "spec-reason": make("spec", num_paths=1, use_role_prompts=False),
@@ -61,6 +65,73 @@ def method_configs(base: RunConfig, out: Path, n: int) -> dict[str, RunConfig]:
         "ssr-fast1": make("ssr", method_num=n, fast=1),
         "ssr-fast2": make("ssr", method_num=n, fast=2),
     }
+    asynchronous = {
+        name: dataclasses.replace(lockstep[lockstep_of(name)], schedule="async", predraft=True) for name in ASYNC_ARMS
+    }
+    return lockstep | asynchronous
+
+
+def pick_arms(text: str | None, backend: str | None) -> list[str]:
+    """The arms ``--arms`` names, in the benchmark's order; by default all of them (the lock-step ones alone
+    on the transformers backend, which runs one model at a time). ValueError says what is wrong."""
+    if text is None:
+        return [a for a in ARMS if backend != "hf" or not is_async(a)]
+    names = [a.strip() for a in text.split(",") if a.strip()]
+    unknown = sorted(set(names) - set(ARMS))
+    if unknown or "baseline" not in names:
+        raise ValueError(f"--arms must include baseline and name only {', '.join(ARMS)} (got {', '.join(unknown)})")
+    return [a for a in ARMS if a in names]
+
+
+def run_arms(
+    cfg: RunConfig,
+    configs: dict[str, RunConfig],
+    todo: dict[str, list],
+    out: Path,
+    arms: dict[str, dict[str, Any]],
+    folders: dict[str, dict[str, Path]],
+) -> float:
+    """Load one pair of engines for ``cfg``'s schedule, run ``configs`` in both modes on cold caches, close
+    the engines; returns the seconds the engines took to load."""
+    from ssr.methods import method as method_of
+    from ssr.plan import build_engines
+    from ssr.runner import run_dir, run_experiment
+
+    t_load = time.perf_counter()
+    target, draft = build_engines(cfg, need_draft=any(method_of(c.method).needs_draft for c in configs.values()))
+    load_seconds = time.perf_counter() - t_load
+    engines = {"target": target, "draft": draft}
+    try:
+        for mode in MODES:
+            for name, c in configs.items():
+                c = dataclasses.replace(
+                    c,
+                    output_dir=str(out / f"runs-{mode}"),
+                    max_concurrent_problems=cfg.max_concurrent_problems if mode == "batched" else 1,
+                    repeat_id=cfg.repeat_id if mode == "batched" else 1,
+                )
+                eng = engines if method_of(c.method).needs_draft else {"target": target, "draft": None}
+                for e in eng.values():
+                    if e is not None:
+                        e.reset_cache()  # every arm starts cold: no prompt prefix left over from another arm
+                print(f"[bench] {mode} {name}: {len(todo[mode])} problems x {c.repeat_id} repeat(s)", flush=True)
+                rep = run_experiment(c, todo[mode], eng)
+                done = len(rep.written)
+                arms[mode][name] = {
+                    "problems": len(todo[mode]),
+                    "repeats": c.repeat_id,
+                    "seconds": rep.seconds,
+                    "written": done,
+                    "skipped": rep.skipped,
+                    "engine_seconds": rep.engine_seconds,
+                    "records_per_hour": 3600 * done / rep.seconds if rep.seconds and done else None,
+                }
+                folders[mode][name] = run_dir(c)
+    finally:
+        target.close()
+        if draft is not None:
+            draft.close()
+    return load_seconds
 
 
 def machine() -> dict[str, Any]:
@@ -96,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequential_limit", type=int, default=None,
                         help="problems for the one-problem-at-a-time latency arms (default: all), first repeat only")
     parser.add_argument(
-        "--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)} (baseline is required)"
+        "--arms",
+        default=None,
+        help=f"comma-separated subset of {','.join(ARMS)} (baseline is required; default: all, the lock-step ones "
+        "alone on --backend hf). The *-async arms are the speculative arms under --schedule async, on their own "
+        "engines, each pinned to its own cores (--target_cpus / --draft_cpus), loaded after the lock-step ones close",
     )
     parser.add_argument("--out", default="bench/results/run")
     parser.add_argument(
@@ -117,57 +192,33 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args("ssr", parser, argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if "baseline" not in args.arms.split(",") or set(args.arms.split(",")) - set(ARMS):
-        parser.error(f"--arms must include baseline and name only {', '.join(ARMS)}")
+    try:
+        names = pick_arms(args.arms, cfg.backend)
+    except ValueError as exc:
+        parser.error(str(exc))
     problems = pick_problems(cfg, args.levels, args.limit)
     if not problems:
         print("error: no problems selected", file=sys.stderr)
         return 2
 
-    from ssr.plan import build_engines
     from ssr.analysis.evaluate import Options, evaluate
-    from ssr.runner import run_dir, run_experiment
 
-    n = cfg.method_num
-    configs = {k: v for k, v in method_configs(cfg, out, n).items() if k in args.arms.split(",")}
+    configs = {k: v for k, v in method_configs(cfg, out, cfg.method_num).items() if k in names}
     seq_problems = problems[: args.sequential_limit] if args.sequential_limit else problems
-    t_load = time.perf_counter()
-    target, draft = build_engines(cfg, need_draft=True)
-    load_seconds = time.perf_counter() - t_load
-    engines = {"target": target, "draft": draft}
+    todo = {"batched": problems, "sequential": seq_problems}
     arms: dict[str, dict[str, Any]] = {m: {} for m in MODES}
     folders: dict[str, dict[str, Path]] = {m: {} for m in MODES}
-    try:
-        for mode in MODES:
-            todo = problems if mode == "batched" else seq_problems
-            for name, c in configs.items():
-                c = dataclasses.replace(
-                    c,
-                    output_dir=str(out / f"runs-{mode}"),
-                    max_concurrent_problems=cfg.max_concurrent_problems if mode == "batched" else 1,
-                    repeat_id=cfg.repeat_id if mode == "batched" else 1,
-                )
-                eng = engines if method(c.method).needs_draft else {"target": target, "draft": None}
-                for e in eng.values():
-                    if e is not None:
-                        e.reset_cache()  # every arm starts cold: no prompt prefix left over from another arm
-                print(f"[bench] {mode} {name}: {len(todo)} problems x {c.repeat_id} repeat(s)", flush=True)
-                rep = run_experiment(c, todo, eng)
-                done = len(rep.written)
-                arms[mode][name] = {
-                    "problems": len(todo),
-                    "repeats": c.repeat_id,
-                    "seconds": rep.seconds,
-                    "written": done,
-                    "skipped": rep.skipped,
-                    "engine_seconds": rep.engine_seconds,
-                    "records_per_hour": 3600 * done / rep.seconds if rep.seconds and done else None,
-                }
-                folders[mode][name] = run_dir(c)
-    finally:
-        target.close()
-        if draft is not None:
-            draft.close()
+    load_seconds: dict[str, float] = {}
+    # the lock-step engines (both cores each, taking turns), closed before the async ones (each on its own cores)
+    # load: never two unpinned engines working at once
+    for schedule in ("lockstep", "async"):
+        mine = {k: v for k, v in configs.items() if v.schedule == schedule}
+        if mine:
+            engine_cfg = dataclasses.replace(cfg, schedule=schedule)
+            load_seconds[schedule] = run_arms(engine_cfg, mine, todo, out, arms, folders)
+    # each mode's arms in the benchmark's order (the async ones ran after every lock-step one)
+    arms = {m: {k: arms[m][k] for k in names if k in arms[m]} for m in MODES}
+    folders = {m: {k: folders[m][k] for k in names if k in folders[m]} for m in MODES}
 
     def ev(mode: str) -> dict[str, Any]:
         f = folders[mode]
@@ -186,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         "config": cfg.to_dict(),
         "problems": [{"dataset": p.dataset, "id": p.id, "level": p.meta.get("level")} for p in problems],
         "sequential_problems": len(seq_problems),
-        "engine_load_seconds": load_seconds,
+        "engine_load_seconds": sum(load_seconds.values()),
+        "engine_load_seconds_by_schedule": load_seconds,
         "arms": arms,
         "evaluation": evaluation,
     }
@@ -195,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def finish(out: Path, report: dict[str, Any], folders: dict[str, dict[str, Path]], compare_to: str | None) -> int:
     """Add the statistics derived from the run folders, then write report.json, report.png and report.md."""
-    from bench.bounds import analyse, arm_records, phase_share, prefix_cache, unit_costs
+    from bench.async_arms import equality, schedule_stats
+    from bench.bounds import analyse, arm_records, async_bounds, phase_share, prefix_cache, unit_costs
     from bench.markdown import write_markdown, write_plot
 
     records = {name: arm_records(f) for name, f in folders["sequential"].items()}
@@ -204,6 +257,13 @@ def finish(out: Path, report: dict[str, Any], folders: dict[str, dict[str, Path]
     report["phase_share"] = {name: phase_share(seq[name]) for name in speculative}
     report["prefix_cache"] = {name: prefix_cache(seq[name]) for name in speculative}
     report["bounds"] = analyse(seq, folders["batched"], report["arms"], report["config"]["target_model"])
+    # the schedules: busy, overlap and pre-draft numbers of every arm with timelines, async vs lock-step records
+    report["schedule"] = {
+        mode: {name: stats for name, f in by_arm.items() if (stats := schedule_stats(f)) is not None}
+        for mode, by_arm in folders.items()
+    }
+    report["equality"] = equality(folders)
+    report["bounds"]["async"] = async_bounds(records, report["schedule"], report["arms"])
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     write_plot(report, out / "report.png")
     previous = json.loads(Path(compare_to).read_text()) if compare_to else None
