@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import vllm_installed
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -28,8 +30,6 @@ def test_bench_writes_report_json_markdown_and_plot(tmp_path):
             "--levels",
             "1",
             "--limit",
-            "2",
-            "--sequential_limit",
             "1",
             "--no_progress",
             "--out",
@@ -42,10 +42,10 @@ def test_bench_writes_report_json_markdown_and_plot(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
-    assert [p["id"] for p in report["problems"]] == [14, 16]  # the first two level-1 MATH-500 problems
+    assert [p["id"] for p in report["problems"]] == [14]  # the first level-1 MATH-500 problem
     arms = ["baseline", "parallel", "spec-reason", "ssr", "ssr-fast1", "ssr-fast2"]
     assert list(report["arms"]["batched"]) == list(report["arms"]["sequential"]) == arms
-    assert all(a["written"] == 2 for a in report["arms"]["batched"].values())
+    assert all(a["written"] == 1 for a in report["arms"]["batched"].values())
     assert all(a["written"] == 1 for a in report["arms"]["sequential"].values())  # one problem at a time, first problem
     for mode in ("batched", "sequential"):
         by_arm = report["evaluation"][mode]["by_arm"]
@@ -114,6 +114,40 @@ def test_bench_writes_report_json_markdown_and_plot(tmp_path):
     steps = report["prefix_cache"]["ssr"]["scoring_calls"]
     assert data["summary"]["steps"] == len(data["scores"]) == steps
     assert data["scores"] == pytest.approx(data["recorded_scores"], abs=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not vllm_installed(), reason="needs vLLM")
+def test_bench_async_arms_on_their_own_engines(tmp_path):
+    """SSR under both schedules on real vLLM engines (the async ones pinned, loaded after the lock-step ones
+    close): the async arm's records equal the lock-step arm's, and the report has its schedule numbers."""
+    out = tmp_path / "bench"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    # one problem, short paths: four engine loads (two lock-step, two pinned async) are most of its time
+    args = ["--preset", "tiny", "--backend", "vllm", "--problem_id", "all", "--levels", "1", "--limit", "1"]
+    args += ["--token_budget", "48", "--arms", "ssr-async,baseline,ssr", "--no_progress", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "bench/run_bench.py", *args], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["arms"]["batched"]) == list(report["arms"]["sequential"]) == ["baseline", "ssr", "ssr-async"]
+    assert set(report["engine_load_seconds_by_schedule"]) == {"lockstep", "async"}
+    for mode, written in (("batched", 1), ("sequential", 1)):
+        assert report["arms"][mode]["ssr-async"]["written"] == written
+        assert "async" in report["evaluation"][mode]["by_arm"]["ssr-async"]["tag"].split("_")
+        # the same reasoning under both schedules (the tiny models give a request the same output in any batch)
+        eq = report["equality"][mode]["ssr-async"]
+        assert eq["equal"] and eq["records_compared"] == written and eq["steps_compared"] > 0, eq
+        s = report["schedule"][mode]
+        assert (s["ssr"]["schedule"], s["ssr-async"]["schedule"]) == ("lockstep", "async")
+        assert s["ssr-async"]["predraft"] is True
+        assert s["ssr-async"]["predrafts_submitted"] > 0 and set(s["ssr-async"]["busy_fraction"]) >= {"target", "draft"}
+    b = report["bounds"]["async"]
+    assert b["arms"]["ssr-async"]["reference"] == "ssr" and b["arms"]["ssr-async"]["engine_floor_s"] > 0
+    assert b["throughput"]["ratio"] > 0
+    md = (out / "report.md").read_text()
+    assert "## The async schedule" in md and "| sequential | ssr-async |" in md and "ssr-async records equal" in md
 
 
 # --------------------------------------------------------------------------- the async arms (no model loaded)
@@ -239,4 +273,5 @@ def test_async_targets_and_report_section(tmp_path):
     assert [ok for _, _, ok in targets(report)][:3] == [False, True, False]
     md = "\n".join(section(report))
     assert "| sequential | ssr-async | 95% | 62% |" in md and "3 / 4 (75%)" in md
+    assert "ssr-async, one at a time: its last path's time by what it waited on (score 100%, draft 66%" in md
     assert section({"schedule": {"batched": {}, "sequential": {}}}) == []  # a report from before timelines
