@@ -212,9 +212,9 @@ def test_the_async_script_writes_the_lockstep_records_on_pinned_in_process_engin
     out, _ = vllm_results
     run(["spec_scale_reason_async.py", "--preset", "tiny", "--backend", "vllm", "--output_dir", str(out),
          "--no_progress", *SCRIPTS["ssr"][1]])
-    folders = {p.name: p for p in (out / "ssr" / "math").iterdir()}
-    lock = next(f for name, f in folders.items() if not name.endswith("_async"))
-    asyn = folders[lock.name + "_async"]
+    folders = sorted((out / "ssr" / "math").iterdir(), key=lambda f: "_async" in f.name)
+    assert ["_async" in f.name for f in folders] == [False, True]
+    lock, asyn = folders
     a, b = comparable_records(lock), comparable_records(asyn)
     for rec in (*a.values(), *b.values()):
         for key in ("usage", "plan"):
