@@ -3,8 +3,11 @@ pre-drafts used and cancelled, fast modes by step index, one failure costing one
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from conftest import vllm_installed
 from scripted import ScriptedEngine, comparable_records, hashed_steps, stable_int
 from ssr.config import RunConfig
 from ssr.datasets import Problem
@@ -174,3 +177,33 @@ def test_an_engine_without_an_async_interface_is_refused_by_name(tmp_path):
     eng["draft"] = SyncOnly(hashed_steps())
     with pytest.raises(EngineError, match="hf engine has no asynchronous interface"):
         run_experiment(config(tmp_path, schedule="async"), PROBLEMS[:1], eng)
+
+
+
+def async_script(*args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    return subprocess.run([sys.executable, "spec_scale_reason_async.py", "--preset", "tiny", *args], cwd=repo,
+                          env=env, capture_output=True, text=True)
+
+
+def test_the_async_script_refuses_the_transformers_backend_before_anything_loads():
+    refused = async_script("--backend", "hf")
+    assert refused.returncode == 2 and "--schedule async needs two engines working at once" in refused.stderr
+
+
+@pytest.mark.skipif(not vllm_installed(), reason="needs vLLM")
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two engines at once need a core each")
+def test_the_async_script_plans_each_engine_on_its_own_cores():
+    """spec_scale_reason_async.py is SSR under --schedule async: its plan pins each vLLM engine on CPU."""
+    import json
+
+    plan = async_script("--backend", "vllm", "--dry_run")
+    assert plan.returncode == 0, plan.stderr[-2000:]
+    engines = json.loads(plan.stdout)["engines"]
+    assert engines["draft"]["cpus"] and engines["target"]["cpus"]
+    assert not set(engines["draft"]["cpus"]) & set(engines["target"]["cpus"])

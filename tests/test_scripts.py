@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from scripted import comparable_records
 from ssr.records import is_complete, load_records, to_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -205,21 +204,3 @@ def test_missing_model_path_is_a_clear_error_and_writes_nothing(tmp_path):
     assert proc.returncode == 1 and "no-such-model" in proc.stderr
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").rglob("*.json"))
 
-
-def test_the_async_script_writes_the_lockstep_records_on_pinned_in_process_engines(vllm_results):
-    """spec_scale_reason_async.py (AsyncLLM engines, each pinned to its own core) against the lock-step SSR run
-    above: the same paths, steps, scores and answers, in a folder of its own."""
-    out, _ = vllm_results
-    run(["spec_scale_reason_async.py", "--preset", "tiny", "--backend", "vllm", "--output_dir", str(out),
-         "--no_progress", *SCRIPTS["ssr"][1]])
-    folders = sorted((out / "ssr" / "math").iterdir(), key=lambda f: "_async" in f.name)
-    assert ["_async" in f.name for f in folders] == [False, True]
-    lock, asyn = folders
-    a, b = comparable_records(lock), comparable_records(asyn)
-    for rec in (*a.values(), *b.values()):
-        for key in ("usage", "plan"):
-            rec.pop(key)
-    assert len(a) == 2 and a == b
-    recs = load_records(asyn).records
-    assert all(r.schedule["name"] == "async" and r.plan["engines"]["draft"]["cpus"] for r in recs)
-    assert sum(r.schedule["predrafts"]["submitted"] for r in recs) > 0
