@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import vllm_installed
+from conftest import needs_benchmark_data, vllm_installed
 from scripted import ScriptedEngine, comparable_records, hashed_steps, stable_int
 from ssr.config import RunConfig
 from ssr.datasets import Problem
@@ -196,6 +196,7 @@ def test_the_async_script_refuses_the_transformers_backend_before_anything_loads
     assert refused.returncode == 2 and "--schedule async needs two engines working at once" in refused.stderr
 
 
+@needs_benchmark_data
 @pytest.mark.skipif(not vllm_installed(), reason="needs vLLM")
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two engines at once need a core each")
 def test_the_async_script_plans_each_engine_on_its_own_cores():
